@@ -1,0 +1,190 @@
+//! `/api/v1/stage/apps`: publishing sessions as apps, versions, metadata.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::AppState;
+use super::auth::Caller;
+use super::envelope::{ApiError, ApiResult, created, ok};
+use super::extract::{JsonBody, PathParams, Query};
+use super::sessions::{check_name, json_type};
+use crate::store::apps::{App, AppPatch, AppVersion, NewApp};
+use crate::store::now_ms;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/apps", post(publish).get(list))
+        .route("/apps/{sid}", get(get_app).patch(update))
+        .route("/apps/{sid}/versions", post(republish).get(versions))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PublishRequest {
+    session_id: String,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    config: Option<Value>,
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(request): JsonBody<PublishRequest>,
+) -> ApiResult<App> {
+    let app = NewApp {
+        name: check_name(&request.name, "name")?,
+        description: request.description.map(|d| check_description(&d)).transpose()?,
+        config: check_config(request.config.unwrap_or_else(|| Value::Object(Map::new())))?,
+    };
+    Ok(created(state.store.publish_app(&caller.tenant_id, &request.session_id, app).await?))
+}
+
+async fn republish(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+) -> ApiResult<AppVersion> {
+    Ok(created(state.store.republish_app(&caller.tenant_id, &sid).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ListQuery {
+    session_id: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, Caller(caller): Caller, Query(query): Query<ListQuery>) -> ApiResult<Vec<App>> {
+    Ok(ok(state.store.list_apps(&caller.tenant_id, query.session_id).await?))
+}
+
+async fn get_app(State(state): State<AppState>, Caller(caller): Caller, PathParams(sid): PathParams<String>) -> ApiResult<App> {
+    Ok(ok(state.store.get_app(&caller.tenant_id, &sid).await?))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+) -> ApiResult<Vec<AppVersion>> {
+    Ok(ok(state.store.app_versions(&caller.tenant_id, &sid).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<App> {
+    let patch = parse_patch(body)?;
+    Ok(ok(state.store.update_app(&caller.tenant_id, &sid, patch).await?))
+}
+
+/// Reads a metadata patch. Absent fields stay; `description: null` clears the description
+/// and `repository: null` unlinks the repository.
+pub(super) fn parse_patch(body: Map<String, Value>) -> Result<AppPatch, ApiError> {
+    let mut patch = AppPatch::default();
+    for (field, value) in body {
+        match field.as_str() {
+            "name" => match value {
+                Value::String(name) => patch.name = Some(check_name(&name, "name")?),
+                other => return Err(wrong_type("name", "a string", &other)),
+            },
+            "description" => match value {
+                Value::Null => patch.description = Some(None),
+                Value::String(text) => patch.description = Some(Some(check_description(&text)?)),
+                other => return Err(wrong_type("description", "a string or null", &other)),
+            },
+            "config" => patch.config = Some(check_config(value)?),
+            "repository" => match value {
+                Value::Null => patch.repository = Some(None),
+                Value::Object(repository) => patch.repository = Some(Some(check_repository(repository)?)),
+                other => return Err(wrong_type("repository", "an object or null", &other)),
+            },
+            unknown => {
+                return Err(ApiError::validation(format!(
+                    "unknown field `{unknown}`; expected name, description, config, repository"
+                )));
+            }
+        }
+    }
+    Ok(patch)
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Value) -> ApiError {
+    ApiError::validation(format!("{field} must be {expected}, got {}", json_type(got)))
+}
+
+fn check_description(text: &str) -> Result<String, ApiError> {
+    if text.chars().count() > 2000 {
+        return Err(ApiError::validation("description must be at most 2000 characters"));
+    }
+    Ok(text.to_owned())
+}
+
+/// An app's configuration: a JSON object of at most 64 KiB.
+fn check_config(config: Value) -> Result<Value, ApiError> {
+    if !config.is_object() {
+        return Err(wrong_type("config", "an object", &config));
+    }
+    if config.to_string().len() > 64 * 1024 {
+        return Err(ApiError::validation("config must be at most 65536 bytes of JSON"));
+    }
+    Ok(config)
+}
+
+const REPOSITORY_TEXT_FIELDS: [&str; 7] = ["provider", "owner", "name", "fullName", "url", "defaultBranch", "remoteName"];
+
+/// A repository link: the text fields are required; `visibility` is public, private or
+/// internal; `linkedAt` (Unix ms) defaults to now.
+fn check_repository(mut repository: Map<String, Value>) -> Result<Value, ApiError> {
+    for field in repository.keys() {
+        if !REPOSITORY_TEXT_FIELDS.contains(&field.as_str()) && field != "visibility" && field != "linkedAt" {
+            return Err(ApiError::validation(format!(
+                "unknown field `repository.{field}`; expected provider, owner, name, fullName, url, visibility, defaultBranch, remoteName, linkedAt"
+            )));
+        }
+    }
+    for field in REPOSITORY_TEXT_FIELDS {
+        match repository.get(field) {
+            Some(Value::String(text)) if !text.trim().is_empty() && text.len() <= 512 => {}
+            Some(other) => {
+                return Err(ApiError::validation(format!(
+                    "repository.{field} must be a non-empty string of at most 512 bytes, got {}",
+                    json_type(other)
+                )));
+            }
+            None => return Err(ApiError::validation(format!("repository.{field} is required"))),
+        }
+    }
+    let url = repository["url"].as_str().unwrap_or_default();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ApiError::validation(format!("repository.url must be an http(s) URL, got {url:?}")));
+    }
+    match repository.get("visibility") {
+        Some(Value::String(v)) if ["public", "private", "internal"].contains(&v.as_str()) => {}
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "repository.visibility must be \"public\", \"private\" or \"internal\", got {other}"
+            )));
+        }
+        None => return Err(ApiError::validation("repository.visibility is required")),
+    }
+    match repository.get("linkedAt") {
+        None | Some(Value::Null) => {
+            repository.insert("linkedAt".into(), Value::from(now_ms()));
+        }
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|t| t >= 0) => {}
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "repository.linkedAt must be a time in Unix milliseconds, got {other}"
+            )));
+        }
+    }
+    Ok(Value::Object(repository))
+}

@@ -1,0 +1,160 @@
+//! The response envelope of `/api/v1/**`, written in exactly one place:
+//! `{"success":true,"data":…}` or `{"success":false,"error":{"code","message","details"?}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::store::StoreError;
+
+/// Error codes of the API; each has one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    ValidationFailed,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    RateLimited,
+    CapabilityDenied,
+    StepFailed,
+    StepTimeout,
+    UpstreamError,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::ValidationFailed => "VALIDATION_FAILED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::CapabilityDenied => "CAPABILITY_DENIED",
+            ErrorCode::StepFailed => "STEP_FAILED",
+            ErrorCode::StepTimeout => "STEP_TIMEOUT",
+            ErrorCode::UpstreamError => "UPSTREAM_ERROR",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::CapabilityDenied => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::StepFailed | ErrorCode::UpstreamError => StatusCode::BAD_GATEWAY,
+            ErrorCode::StepTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error answer. Handlers return `Result<_, ApiError>`; the envelope is built here.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Structured extras, e.g. every problem of a failed validation.
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), details: None }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadRequest, message)
+    }
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::ValidationFailed, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, message)
+    }
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::PayloadTooLarge, message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Internal, message)
+    }
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            StoreError::Invalid(m) => ApiError::validation(m),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal("internal error: the store could not complete the request")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code.as_str(), "message": self.message });
+        if let Some(details) = self.details {
+            error["details"] = details;
+        }
+        (self.code.status(), Json(json!({ "success": false, "error": error }))).into_response()
+    }
+}
+
+/// A success answer: `{"success":true,"data":…}` with a status (200 unless created).
+pub struct Envelope<T> {
+    status: StatusCode,
+    data: T,
+}
+
+/// 200 with `data`.
+pub fn ok<T: Serialize>(data: T) -> Envelope<T> {
+    Envelope { status: StatusCode::OK, data }
+}
+
+/// 201 with `data`.
+pub fn created<T: Serialize>(data: T) -> Envelope<T> {
+    Envelope { status: StatusCode::CREATED, data }
+}
+
+impl<T: Serialize> IntoResponse for Envelope<T> {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<T> {
+            success: bool,
+            data: T,
+        }
+        (self.status, Json(Body { success: true, data: self.data })).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<Envelope<T>, ApiError>;

@@ -1,0 +1,115 @@
+//! HTTP API: one router per resource, composed here, all answering in the envelope.
+//!
+//! Handlers are thin: parse (extractors in [`extract`]), authorise ([`auth`]), call one
+//! store operation, answer ([`envelope`]).
+
+pub mod auth;
+pub mod envelope;
+pub mod extract;
+pub mod file_path;
+
+mod admin;
+mod apps;
+mod convex;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, Method, Request, Response, Uri};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use self::envelope::{ApiError, ErrorCode};
+use crate::config::Config;
+use crate::store::tenants::Principal;
+use crate::store::{Store, new_id};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    /// The identity of credential-less loopback requests in `--auth local` mode.
+    pub local_admin: Principal,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config, local_admin: Principal) -> AppState {
+        AppState { store, config: Arc::new(config), local_admin }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP surface of the server.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .nest("/stage", sessions::router().merge(apps::router()))
+        .merge(admin::router());
+    Router::new()
+        .nest("/api/v1", v1)
+        .merge(convex::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("internal error: the request handler crashed").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(|response: &Response<_>, latency: Duration, span: &Span| {
+                    span.record("status", response.status().as_u16());
+                    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+                    tracing::info!("request finished");
+                })
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
+        .with_state(state)
+}
+
+/// One span per request: id, method, route, and (once authenticated) tenant, then status
+/// and latency.
+fn request_span<B>(request: &Request<B>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        route,
+        tenant = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    )
+}
+
+#[derive(Clone)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        new_id("req_").parse().ok().map(RequestId::new)
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, format!("{} does not accept {method}", uri.path()))
+}

@@ -1,0 +1,77 @@
+//! Server configuration: command-line flags with `STAGE_*` environment overrides.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// How requests without credentials are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// A request without credentials from a loopback peer acts as the local admin.
+    Local,
+    /// Every request must present an API key.
+    Required,
+}
+
+/// `stage serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "STAGE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Folder holding the database and the admin key.
+    #[arg(long, env = "STAGE_DATA_DIR", default_value = "./.stage")]
+    pub data_dir: PathBuf,
+    /// `local` trusts credential-less loopback requests as the admin; `required` does not.
+    #[arg(long, env = "STAGE_AUTH", value_enum, default_value_t = AuthMode::Local)]
+    pub auth: AuthMode,
+    /// Email of the admin user created at first start.
+    #[arg(long, env = "STAGE_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub admin_email: String,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Size limits on what clients may send. Breaking one answers 413 or 422.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest file, in bytes (after base64 decoding).
+    #[arg(long, env = "STAGE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_file_bytes: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "STAGE_MAX_REQUEST_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Most live files one session may hold.
+    #[arg(long, env = "STAGE_MAX_FILES_PER_SESSION", default_value_t = 10_000)]
+    pub max_files_per_session: usize,
+    /// Longest file path, in bytes.
+    #[arg(long, env = "STAGE_MAX_PATH_BYTES", default_value_t = 1024)]
+    pub max_path_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 5 * 1024 * 1024,
+            max_request_bytes: 50 * 1024 * 1024,
+            max_files_per_session: 10_000,
+            max_path_bytes: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Checks combinations that cannot work, before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.auth == AuthMode::Local && !self.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to listen on {} with --auth local: credential-less requests would act as the admin; \
+                 use --auth required or a loopback address",
+                self.listen
+            );
+        }
+        anyhow::ensure!(!self.admin_email.trim().is_empty(), "--admin-email must not be empty");
+        Ok(())
+    }
+}

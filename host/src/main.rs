@@ -1,0 +1,32 @@
+//! The `stage` command.
+
+use clap::{Parser, Subcommand};
+use stage_host::config::Config;
+
+#[derive(Parser)]
+#[command(name = "stage", version, about = "Stage: run AI-built apps safely")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(Config),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STAGE_LOG").unwrap_or_else(|_| "info,stage_host=info".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(config) => runtime.block_on(stage_host::serve(config)),
+    }
+}

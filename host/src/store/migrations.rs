@@ -1,0 +1,128 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version` and applied at open.
+//!
+//! Each entry is applied once, in order, inside one transaction with the version bump, so a
+//! crash mid-migration leaves the previous version intact. Entries are never edited after
+//! they ship; changes are new entries.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: tenancy, sessions with their files, snapshots, apps.
+    r#"
+    CREATE TABLE tenants (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        email       TEXT NOT NULL,
+        name        TEXT,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (tenant_id, email)
+    );
+    CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        user_id     TEXT NOT NULL REFERENCES users(id),
+        label       TEXT,
+        key_hash    TEXT NOT NULL UNIQUE,
+        key_prefix  TEXT NOT NULL,
+        admin       INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    );
+    CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id);
+
+    CREATE TABLE sessions (
+        id                        TEXT PRIMARY KEY,
+        tenant_id                 TEXT NOT NULL REFERENCES tenants(id),
+        created_at                INTEGER NOT NULL,
+        last_accessed_at          INTEGER NOT NULL,
+        render_entry              TEXT,
+        render_version            INTEGER NOT NULL DEFAULT 0,
+        render_error              TEXT,
+        rendered_at               INTEGER,
+        google_scopes             TEXT,
+        google_scopes_updated_at  INTEGER
+    );
+    CREATE INDEX sessions_by_tenant ON sessions (tenant_id, created_at);
+
+    -- Content-addressed bytes: identical content is stored once.
+    CREATE TABLE blobs (
+        hash  TEXT PRIMARY KEY,
+        size  INTEGER NOT NULL,
+        data  BLOB NOT NULL
+    );
+    -- Every write of a path is a new version; a NULL blob is a tombstone (deleted).
+    CREATE TABLE file_versions (
+        session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        path        TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        blob_hash   TEXT REFERENCES blobs(hash),
+        size        INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (session_id, path, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX file_versions_by_blob ON file_versions (blob_hash);
+
+    CREATE TABLE snapshots (
+        id          TEXT PRIMARY KEY,
+        session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        name        TEXT,
+        file_count  INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE INDEX snapshots_by_session ON snapshots (session_id, created_at);
+    CREATE TABLE snapshot_files (
+        snapshot_id  TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+        path         TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        blob_hash    TEXT NOT NULL REFERENCES blobs(hash),
+        size         INTEGER NOT NULL,
+        PRIMARY KEY (snapshot_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX snapshot_files_by_blob ON snapshot_files (blob_hash);
+
+    CREATE TABLE apps (
+        sid             TEXT PRIMARY KEY,
+        tenant_id       TEXT NOT NULL REFERENCES tenants(id),
+        session_id      TEXT NOT NULL UNIQUE REFERENCES sessions(id),
+        name            TEXT NOT NULL,
+        description     TEXT,
+        config          TEXT NOT NULL DEFAULT '{}',
+        repository      TEXT,
+        active_version  INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    );
+    CREATE INDEX apps_by_tenant ON apps (tenant_id, created_at);
+    -- Immutable: a version pins the snapshot it runs from.
+    CREATE TABLE app_versions (
+        app_sid      TEXT NOT NULL REFERENCES apps(sid),
+        version      INTEGER NOT NULL,
+        snapshot_id  TEXT NOT NULL REFERENCES snapshots(id),
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (app_sid, version)
+    );
+    "#,
+];
+
+/// Brings the database up to the newest schema.
+pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    anyhow::ensure!(
+        current <= MIGRATIONS.len(),
+        "the database has schema version {current}, newer than this binary knows ({}); upgrade stage",
+        MIGRATIONS.len()
+    );
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! SQLite persistence: the only module that speaks SQL.
+//!
+//! The store owns one database file in the data folder (WAL mode, `synchronous=FULL`,
+//! foreign keys on, versioned migrations applied at open). Writes go through a single
+//! writer thread that groups concurrent requests into one transaction (group commit), so
+//! writers never see `SQLITE_BUSY` and every acknowledged write has been fsynced. Reads use
+//! a small pool of read-only connections on blocking threads; nothing here blocks an async
+//! worker.
+//!
+//! Each table family has its own module exposing async methods on [`Store`]; callers never
+//! see a `rusqlite` type, which keeps the interface narrow enough for another backend.
+
+mod db;
+mod migrations;
+
+pub mod apps;
+pub mod files;
+pub mod sessions;
+pub mod tenants;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use db::Store;
+
+/// Errors a store operation reports. The API layer maps each variant to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named object does not exist (or belongs to another tenant).
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation conflicts with the current state (e.g. a duplicate name).
+    #[error("{0}")]
+    Conflict(String),
+    /// A limit or rule checked against stored state was broken; nothing was written.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Current time in Unix milliseconds, the unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// A random identifier: `prefix` followed by 20 lowercase base-36 characters (~103 bits).
+pub fn new_id(prefix: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let mut id = String::with_capacity(prefix.len() + 20);
+    id.push_str(prefix);
+    for _ in 0..20 {
+        id.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    id
+}
+
+/// Lowercase hex SHA-256 of `bytes`: the address of a blob and the stored form of API keys.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Opens (creating if needed) the database in `data_dir`.
+pub fn open(data_dir: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir)?;
+    Store::open(&data_dir.join("stage.db"))
+}

@@ -1,0 +1,240 @@
+//! Sessions: creation, lookup by id or attached app sid, render state, Google scopes.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::files::{self, FileHead};
+use super::{Store, StoreError, StoreResult, new_id, now_ms};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: i64,
+    pub last_accessed_at: i64,
+    pub file_count: i64,
+    pub app_sid: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderState {
+    pub entry: String,
+    pub version: i64,
+    pub error: Option<String>,
+    pub rendered_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoogleScopes {
+    pub scopes: Vec<String>,
+    pub updated_at: i64,
+}
+
+/// Everything `status` reports about a session.
+#[derive(Debug, Clone)]
+pub struct SessionStatus {
+    pub created_at: i64,
+    pub last_accessed_at: i64,
+    pub render: Option<RenderState>,
+    /// Live files (tombstoned paths omitted), ordered by path.
+    pub files: Vec<FileHead>,
+}
+
+/// Last-access times are refreshed by reads at most this often, to spare the writer.
+const TOUCH_INTERVAL_MS: i64 = 1_000;
+
+impl Store {
+    pub async fn create_session(&self, tenant_id: &str) -> StoreResult<String> {
+        let tenant_id = tenant_id.to_owned();
+        self.write(move |c| {
+            let id = new_id("ses_");
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO sessions (id, tenant_id, created_at, last_accessed_at) VALUES (?1, ?2, ?3, ?3)",
+                params![id, tenant_id, now],
+            )?;
+            Ok(id)
+        })
+        .await
+    }
+
+    pub async fn list_sessions(&self, tenant_id: &str) -> StoreResult<Vec<SessionSummary>> {
+        let tenant_id = tenant_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT s.id, s.created_at, s.last_accessed_at, a.sid,
+                        (SELECT COUNT(*) FROM (SELECT blob_hash, MAX(version) FROM file_versions
+                                               WHERE session_id = s.id GROUP BY path)
+                         WHERE blob_hash IS NOT NULL)
+                 FROM sessions s LEFT JOIN apps a ON a.session_id = s.id
+                 WHERE s.tenant_id = ?1 ORDER BY s.created_at DESC, s.id",
+            )?;
+            let rows = stmt.query_map([&tenant_id], |r| {
+                Ok(SessionSummary {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    last_accessed_at: r.get(2)?,
+                    app_sid: r.get(3)?,
+                    file_count: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Deletes a session with its files and snapshots. A session published as an app is
+    /// kept (its versions pin snapshots of it): that is a conflict.
+    pub async fn delete_session(&self, tenant_id: &str, session: &str) -> StoreResult<String> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.write(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let app: Option<String> =
+                c.query_row("SELECT sid FROM apps WHERE session_id = ?1", [&id], |r| r.get(0)).optional()?;
+            if let Some(sid) = app {
+                return Err(StoreError::Conflict(format!(
+                    "session {id} is published as app {sid}; its versions run from this session's snapshots"
+                )));
+            }
+            let hashes: Vec<String> = c
+                .prepare("SELECT DISTINCT blob_hash FROM file_versions WHERE session_id = ?1 AND blob_hash IS NOT NULL")?
+                .query_map([&id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            c.execute("DELETE FROM sessions WHERE id = ?1", [&id])?;
+            let mut unreferenced = c.prepare_cached(
+                "DELETE FROM blobs WHERE hash = ?1
+                 AND NOT EXISTS (SELECT 1 FROM file_versions WHERE blob_hash = ?1)",
+            )?;
+            for hash in hashes {
+                unreferenced.execute([hash])?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
+    pub async fn session_status(&self, tenant_id: &str, session: &str) -> StoreResult<SessionStatus> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        let (id, status) = self
+            .read(move |c| {
+                let id = resolve(c, &tenant_id, &session)?;
+                let (created_at, last_accessed_at, render) = c.query_row(
+                    "SELECT created_at, last_accessed_at, render_entry, render_version, render_error, rendered_at
+                     FROM sessions WHERE id = ?1",
+                    [&id],
+                    |r| {
+                        let entry: Option<String> = r.get(2)?;
+                        let render = match entry {
+                            Some(entry) => Some(RenderState {
+                                entry,
+                                version: r.get(3)?,
+                                error: r.get(4)?,
+                                rendered_at: r.get(5)?,
+                            }),
+                            None => None,
+                        };
+                        Ok((r.get(0)?, r.get(1)?, render))
+                    },
+                )?;
+                let files = files::live_heads(c, &id)?;
+                Ok((id, SessionStatus { created_at, last_accessed_at, render, files }))
+            })
+            .await?;
+        self.touch_later(id);
+        Ok(status)
+    }
+
+    /// Records a render of `entry`, which must be a live file of the session.
+    pub async fn render(&self, tenant_id: &str, session: &str, entry: &str) -> StoreResult<RenderState> {
+        let (tenant_id, session, entry) = (tenant_id.to_owned(), session.to_owned(), entry.to_owned());
+        self.write(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            if files::head(c, &id, &entry)?.and_then(|h| h.hash).is_none() {
+                return Err(StoreError::Invalid(format!("entry {entry} is not a file of session {id}")));
+            }
+            let now = now_ms();
+            let version = c.query_row(
+                "UPDATE sessions SET render_entry = ?2, render_version = render_version + 1, render_error = NULL,
+                        rendered_at = ?3, last_accessed_at = ?3
+                 WHERE id = ?1 RETURNING render_version",
+                params![id, entry, now],
+                |r| r.get(0),
+            )?;
+            Ok(RenderState { entry, version, error: None, rendered_at: now })
+        })
+        .await
+    }
+
+    pub async fn set_google_scopes(&self, tenant_id: &str, session: &str, scopes: Vec<String>) -> StoreResult<GoogleScopes> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.write(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let now = now_ms();
+            let encoded = serde_json::to_string(&scopes).map_err(|e| StoreError::Internal(e.to_string()))?;
+            c.execute(
+                "UPDATE sessions SET google_scopes = ?2, google_scopes_updated_at = ?3, last_accessed_at = ?3 WHERE id = ?1",
+                params![id, encoded, now],
+            )?;
+            Ok(GoogleScopes { scopes, updated_at: now })
+        })
+        .await
+    }
+
+    /// The scopes granted to a session, `None` if never set.
+    pub async fn google_scopes(&self, tenant_id: &str, session: &str) -> StoreResult<Option<GoogleScopes>> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.read(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let (scopes, updated_at): (Option<String>, Option<i64>) = c.query_row(
+                "SELECT google_scopes, google_scopes_updated_at FROM sessions WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            match (scopes, updated_at) {
+                (Some(scopes), Some(updated_at)) => Ok(Some(GoogleScopes {
+                    scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Internal(e.to_string()))?,
+                    updated_at,
+                })),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Refreshes a session's last-access time in the background after a read.
+    pub(super) fn touch_later(&self, session_id: String) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let result = store
+                .write(move |c| {
+                    let now = now_ms();
+                    c.execute(
+                        "UPDATE sessions SET last_accessed_at = ?2 WHERE id = ?1 AND last_accessed_at < ?3",
+                        params![session_id, now, now - TOUCH_INTERVAL_MS],
+                    )?;
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not refresh a session's last-access time");
+            }
+        });
+    }
+}
+
+/// Resolves a session reference of a tenant (a session id, or the sid of the app attached
+/// to it) to the session id. Other tenants' sessions are not found.
+pub(super) fn resolve(c: &Connection, tenant_id: &str, reference: &str) -> StoreResult<String> {
+    let id = c
+        .prepare_cached(
+            "SELECT id FROM sessions WHERE id = ?2 AND tenant_id = ?1
+             UNION ALL
+             SELECT session_id FROM apps WHERE sid = ?2 AND tenant_id = ?1
+             LIMIT 1",
+        )?
+        .query_row(params![tenant_id, reference], |r| r.get(0))
+        .optional()?;
+    id.ok_or_else(|| StoreError::NotFound(format!("session {reference} not found")))
+}
