@@ -25,14 +25,13 @@ pub const ADMIN_KEY_FILE: &str = "admin-key";
 /// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate()?;
-    let store = store::open(&config.data_dir)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store =
+        store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let local_admin = store.bootstrap(&config.admin_email).await?;
     ensure_admin_key(&store, &config.data_dir, &config.admin_email).await?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let app = api::router(api::AppState::new(store, config, local_admin));
 

@@ -1,1 +1,10 @@
+//! Integration tests: the real `stage` binary, over HTTP, on a temporary data folder.
 
+mod common;
+
+mod apps;
+mod auth;
+mod bad_input;
+mod convex;
+mod durability;
+mod sessions;

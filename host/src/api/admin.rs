@@ -88,7 +88,9 @@ async fn create_key(
     JsonBody(request): JsonBody<NewKeyRequest>,
 ) -> ApiResult<NewApiKey> {
     if request.admin && tenant != DEFAULT_TENANT {
-        return Err(ApiError::validation(format!("admin keys belong to the `{DEFAULT_TENANT}` tenant, not `{tenant}`")));
+        return Err(ApiError::validation(format!(
+            "admin keys belong to the `{DEFAULT_TENANT}` tenant, not `{tenant}`"
+        )));
     }
     let email = check_email(&request.email, "email")?;
     let name = request.name.map(|n| check_name(&n, "name")).transpose()?;
@@ -96,7 +98,11 @@ async fn create_key(
     Ok(created(state.store.create_api_key(&tenant, &email, name, label, request.admin).await?))
 }
 
-async fn list_keys(State(state): State<AppState>, _: Admin, PathParams(tenant): PathParams<String>) -> ApiResult<Vec<ApiKey>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    _: Admin,
+    PathParams(tenant): PathParams<String>,
+) -> ApiResult<Vec<ApiKey>> {
     Ok(ok(state.store.list_api_keys(&tenant).await?))
 }
 

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::auth::Caller;
 use super::envelope::{ApiError, ApiResult, created, ok};
-use super::extract::{JsonBody, PathParams, Query};
-use super::sessions::{check_name, json_type};
+use super::extract::{JsonBody, PathParams, Query, json_type};
+use super::sessions::check_name;
 use crate::store::apps::{App, AppPatch, AppVersion, NewApp};
 use crate::store::now_ms;
 
@@ -59,11 +59,19 @@ struct ListQuery {
     session_id: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, Caller(caller): Caller, Query(query): Query<ListQuery>) -> ApiResult<Vec<App>> {
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Vec<App>> {
     Ok(ok(state.store.list_apps(&caller.tenant_id, query.session_id).await?))
 }
 
-async fn get_app(State(state): State<AppState>, Caller(caller): Caller, PathParams(sid): PathParams<String>) -> ApiResult<App> {
+async fn get_app(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+) -> ApiResult<App> {
     Ok(ok(state.store.get_app(&caller.tenant_id, &sid).await?))
 }
 
@@ -138,7 +146,8 @@ fn check_config(config: Value) -> Result<Value, ApiError> {
     Ok(config)
 }
 
-const REPOSITORY_TEXT_FIELDS: [&str; 7] = ["provider", "owner", "name", "fullName", "url", "defaultBranch", "remoteName"];
+const REPOSITORY_TEXT_FIELDS: [&str; 7] =
+    ["provider", "owner", "name", "fullName", "url", "defaultBranch", "remoteName"];
 
 /// A repository link: the text fields are required; `visibility` is public, private or
 /// internal; `linkedAt` (Unix ms) defaults to now.

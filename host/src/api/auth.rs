@@ -47,10 +47,15 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
             let key = presented_key(header).ok_or_else(|| {
                 unauthorized("the Authorization header must be `Bearer <api key>` or `Convex <api key>`")
             })?;
-            state.store.principal_for_secret(key).await?.ok_or_else(|| unauthorized("the API key is invalid or revoked"))?
+            state
+                .store
+                .principal_for_secret(key)
+                .await?
+                .ok_or_else(|| unauthorized("the API key is invalid or revoked"))?
         }
         None => {
-            let loopback = parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
+            let loopback =
+                parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
             if state.config.auth != AuthMode::Local || !loopback {
                 return Err(unauthorized("missing credentials: send `Authorization: Bearer <api key>`"));
             }

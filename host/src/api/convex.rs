@@ -24,7 +24,9 @@ use super::auth::authenticate;
 use super::envelope::{ApiError, ErrorCode};
 use super::extract::read_body;
 use super::file_path::normalize;
-use super::sessions::{Binary, Encoding, FileView, StatusView, check_name, check_scopes, decode_content, render_entry, scopes_view};
+use super::sessions::{
+    Binary, Encoding, FileView, StatusView, check_name, check_scopes, decode_content, render_entry, scopes_view,
+};
 use crate::store::StoreError;
 use crate::store::files::NewFile;
 use crate::store::tenants::Principal;
@@ -87,7 +89,9 @@ async fn call(state: AppState, endpoint: Kind, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let principal = match authenticate(&parts, &state).await {
         Ok(principal) => principal,
-        Err(e) if e.code == ErrorCode::Unauthorized => return protocol_error(StatusCode::UNAUTHORIZED, "Unauthenticated", &e.message),
+        Err(e) if e.code == ErrorCode::Unauthorized => {
+            return protocol_error(StatusCode::UNAUTHORIZED, "Unauthenticated", &e.message);
+        }
         Err(e) => return protocol_error(e.code.status(), "InternalServerError", &e.message),
     };
     let bytes = match read_body(Request::from_parts(parts, body), state.config.limits.max_request_bytes).await {
@@ -162,7 +166,9 @@ fn parse_request(bytes: &[u8]) -> Result<(String, Map<String, Value>, Format), S
 /// f64}` become numbers; `{"$bytes": …}` is kept for the functions that take bytes.
 fn decode_value(value: Value) -> Result<Value, String> {
     match value {
-        Value::Object(object) if object.len() == 1 && (object.contains_key("$integer") || object.contains_key("$float")) => {
+        Value::Object(object)
+            if object.len() == 1 && (object.contains_key("$integer") || object.contains_key("$float")) =>
+        {
             let (key, encoded) = object.into_iter().next().expect("one entry");
             let raw = encoded.as_str().and_then(|s| BASE64.decode(s).ok()).filter(|b| b.len() == 8);
             let bytes: [u8; 8] = raw
@@ -175,9 +181,11 @@ fn decode_value(value: Value) -> Result<Value, String> {
                 serde_json::Number::from_f64(float).map(Value::Number).ok_or("`$float` must be finite")?
             })
         }
-        Value::Object(object) => {
-            object.into_iter().map(|(k, v)| Ok((k, decode_value(v)?))).collect::<Result<Map<_, _>, String>>().map(Value::Object)
-        }
+        Value::Object(object) => object
+            .into_iter()
+            .map(|(k, v)| Ok((k, decode_value(v)?)))
+            .collect::<Result<Map<_, _>, String>>()
+            .map(Value::Object),
         Value::Array(items) => items.into_iter().map(decode_value).collect::<Result<_, _>>().map(Value::Array),
         other => Ok(other),
     }
@@ -193,11 +201,7 @@ fn resolve_function(path: &str, endpoint: Kind) -> Result<&'static str, String> 
     }
     let &(function, kind) = FUNCTIONS.iter().find(|(f, _)| *f == name).ok_or_else(not_found)?;
     if endpoint != Kind::Action && endpoint != kind {
-        return Err(format!(
-            "Trying to execute {path} as {}, but it is defined as {}.",
-            endpoint.name(),
-            kind.name()
-        ));
+        return Err(format!("Trying to execute {path} as {}, but it is defined as {}.", endpoint.name(), kind.name()));
     }
     Ok(function)
 }
@@ -307,7 +311,8 @@ async fn run(
         "writeFile" => {
             let a: WriteFileArgs = args(&raw)?;
             let file = write_file_input(state, &a)?;
-            let written = store.push_files(tenant, &a.session_id, vec![file], state.config.limits.max_files_per_session).await?;
+            let written =
+                store.push_files(tenant, &a.session_id, vec![file], state.config.limits.max_files_per_session).await?;
             to_value(written.into_iter().next())
         }
         "readFile" | "readFileAtVersion" => {
@@ -399,7 +404,12 @@ fn write_file_input(state: &AppState, a: &WriteFileArgs) -> Result<NewFile, ApiE
     let bytes = match &a.content {
         Value::String(text) => decode_content(&path, text, encoding, limits.max_file_bytes)?,
         Value::Object(object) if object.len() == 1 && object.get("$bytes").is_some_and(Value::is_string) => {
-            decode_content(&path, object["$bytes"].as_str().unwrap_or_default(), Encoding::Base64, limits.max_file_bytes)?
+            decode_content(
+                &path,
+                object["$bytes"].as_str().unwrap_or_default(),
+                Encoding::Base64,
+                limits.max_file_bytes,
+            )?
         }
         _ => {
             return Err(ApiError::validation(

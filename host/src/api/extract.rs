@@ -37,10 +37,21 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError
     }
 }
 
-/// Parses JSON, telling malformed JSON (400) from well-formed JSON of the wrong shape
-/// (422, naming the field by its path).
+/// Parses a JSON object, telling malformed JSON (400) from well-formed JSON of the wrong
+/// shape (422, naming the field by its path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let bytes = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(b'{') => bytes,
+        // Every body is an object; serde would read some structs from arrays too.
+        Some(_) => {
+            let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| json_error(".", e))?;
+            return Err(ApiError::validation(format!(
+                "invalid request body: expected a JSON object, got {}",
+                json_type(&value)
+            )));
+        }
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -79,9 +90,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| Query(q.0))
-            .map_err(|e| bad_query(&e.body_text()))
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Query(q.0)).map_err(|e| bad_query(&e.body_text()))
     }
 }
 
@@ -101,5 +110,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathPar
             .await
             .map(|p| PathParams(p.0))
             .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+/// How a JSON value's type reads in an error message ("a number", "an array", …).
+pub fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }

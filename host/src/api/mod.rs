@@ -50,9 +50,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface of the server.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .nest("/stage", sessions::router().merge(apps::router()))
-        .merge(admin::router());
+    let v1 = Router::new().nest("/stage", sessions::router().merge(apps::router())).merge(admin::router());
     Router::new()
         .nest("/api/v1", v1)
         .merge(convex::router())

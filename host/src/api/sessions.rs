@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::auth::Caller;
 use super::envelope::{ApiError, ApiResult, created, ok};
-use super::extract::{JsonBody, PathParams, Query};
+use super::extract::{JsonBody, PathParams, Query, json_type};
 use super::file_path::normalize;
 use crate::config::Limits;
 use crate::store::files::{FileContent, FileHead, FileRevision, NewFile, Restored, Snapshot, WrittenFile};
@@ -308,7 +308,10 @@ pub(super) fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError>
     }
     let mut kept: Vec<String> = Vec::with_capacity(scopes.len());
     for (index, scope) in scopes.into_iter().enumerate() {
-        if scope.is_empty() || scope.len() > MAX_SCOPE_BYTES || scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if scope.is_empty()
+            || scope.len() > MAX_SCOPE_BYTES
+            || scope.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(ApiError::validation(format!(
                 "scopes[{index}] must be a scope such as https://www.googleapis.com/auth/spreadsheets, got {scope:?}"
             )));
@@ -357,7 +360,9 @@ fn decode_file(raw_path: &str, value: &Value, default: Encoding, limits: &Limits
         Value::String(content) => (content.as_str(), default),
         Value::Object(object) => {
             if let Some(unknown) = object.keys().find(|k| *k != "content" && *k != "encoding") {
-                return Err(ApiError::validation(format!("{field}: unknown field `{unknown}`; expected content, encoding")));
+                return Err(ApiError::validation(format!(
+                    "{field}: unknown field `{unknown}`; expected content, encoding"
+                )));
             }
             let content = object
                 .get("content")
@@ -381,7 +386,12 @@ fn decode_file(raw_path: &str, value: &Value, default: Encoding, limits: &Limits
 }
 
 /// Decodes file content, refusing it with 413 past `max_bytes`.
-pub(super) fn decode_content(path: &str, content: &str, encoding: Encoding, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+pub(super) fn decode_content(
+    path: &str,
+    content: &str,
+    encoding: Encoding,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
     let bytes = match encoding {
         Encoding::Utf8 => content.as_bytes().to_vec(),
         Encoding::Base64 => BASE64
@@ -389,23 +399,9 @@ pub(super) fn decode_content(path: &str, content: &str, encoding: Encoding, max_
             .map_err(|e| ApiError::validation(format!("content of {path} is not valid base64: {e}")))?,
     };
     if bytes.len() > max_bytes {
-        return Err(ApiError::too_large(format!(
-            "file {path} is {} bytes; the limit is {max_bytes}",
-            bytes.len()
-        )));
+        return Err(ApiError::too_large(format!("file {path} is {} bytes; the limit is {max_bytes}", bytes.len())));
     }
     Ok(bytes)
-}
-
-pub(super) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// How bytes that are not UTF-8 text appear in a file view.
@@ -443,6 +439,13 @@ impl FileView {
                 }
             }
         };
-        FileView { path: file.path, content, encoding, version: file.version, size: file.size, created_at: file.created_at }
+        FileView {
+            path: file.path,
+            content,
+            encoding,
+            version: file.version,
+            size: file.size,
+            created_at: file.created_at,
+        }
     }
 }

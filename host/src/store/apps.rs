@@ -144,7 +144,8 @@ impl Store {
     }
 }
 
-const APP_SELECT: &str = "SELECT sid, session_id, name, description, config, repository, active_version, created_at, updated_at FROM apps";
+const APP_SELECT: &str =
+    "SELECT sid, session_id, name, description, config, repository, active_version, created_at, updated_at FROM apps";
 
 fn app_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<App> {
     let json = |text: String| {
@@ -197,5 +198,11 @@ fn add_version(c: &Connection, sid: &str, session_id: &str) -> StoreResult<AppVe
         "UPDATE apps SET active_version = ?2, updated_at = ?3 WHERE sid = ?1",
         params![sid, version, snap.created_at],
     )?;
-    Ok(AppVersion { app_sid: sid.to_owned(), version, snapshot_id: snap.id, file_count: snap.file_count, created_at: snap.created_at })
+    Ok(AppVersion {
+        app_sid: sid.to_owned(),
+        version,
+        snapshot_id: snap.id,
+        file_count: snap.file_count,
+        created_at: snap.created_at,
+    })
 }

@@ -13,6 +13,9 @@ use super::{StoreError, StoreResult, migrations};
 /// Most jobs folded into one transaction; bounds the latency a large batch adds.
 const MAX_BATCH: usize = 128;
 const READERS: usize = 4;
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+/// WAL size (in 4 KiB pages) past which the checkpointer truncates the WAL.
+const WAL_TRUNCATE_PAGES: i64 = 16_384;
 
 /// What the writer thread does with a job once the batch's fate is known.
 type Reply = Box<dyn FnOnce(Result<(), &str>) + Send>;
@@ -38,6 +41,12 @@ impl Store {
         let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "could not enable WAL mode (got {mode})");
         migrations::apply(&mut writer)?;
+        // Checkpoints run on their own thread (below) so that commits never pay for them.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = connect(path)?;
+        std::thread::Builder::new()
+            .name("stage-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer))?;
 
         let mut idle = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -47,12 +56,10 @@ impl Store {
         }
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread_path: PathBuf = path.to_owned();
-        std::thread::Builder::new()
-            .name("stage-store-writer".into())
-            .spawn(move || {
-                write_loop(writer, queue);
-                tracing::debug!(path = %thread_path.display(), "store writer stopped");
-            })?;
+        std::thread::Builder::new().name("stage-store-writer".into()).spawn(move || {
+            write_loop(writer, queue);
+            tracing::debug!(path = %thread_path.display(), "store writer stopped");
+        })?;
         Ok(Store {
             jobs,
             readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Arc::new(Semaphore::new(READERS)) }),
@@ -138,6 +145,29 @@ fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> StoreRes
     }
 }
 
+/// Copies committed WAL pages into the database file in the background. PASSIVE never
+/// blocks the writer or readers; it does what it can and the next round does the rest.
+fn checkpoint_loop(conn: Connection) {
+    loop {
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+        let result =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
+        match result {
+            Ok((wal_pages, copied)) => {
+                tracing::trace!(wal_pages, copied, "checkpoint");
+                // Long-lived readers can keep PASSIVE from finishing; past a bound, wait for
+                // them and truncate so the WAL cannot grow without limit.
+                if wal_pages > WAL_TRUNCATE_PAGES
+                    && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(error = %e, "WAL truncation failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
 /// The writer thread: takes every job waiting, runs them in one transaction, commits once
 /// (one fsync for the whole batch), then answers each job.
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
@@ -156,8 +186,18 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
             }
             continue;
         }
+        let size = batch.len();
+        let started = std::time::Instant::now();
         let replies: Vec<Reply> = batch.into_iter().map(|job| job(Ok(&conn))).collect();
-        match conn.execute_batch("COMMIT") {
+        let ran = started.elapsed();
+        let committed = conn.execute_batch("COMMIT");
+        tracing::debug!(
+            jobs = size,
+            run_ms = ran.as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - ran).as_secs_f64() * 1e3,
+            "write batch"
+        );
+        match committed {
             Ok(()) => replies.into_iter().for_each(|reply| reply(Ok(()))),
             Err(e) => {
                 let why = e.to_string();

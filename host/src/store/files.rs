@@ -205,7 +205,13 @@ impl Store {
             let history: Vec<FileRevision> = stmt
                 .query_map(params![id, path], |r| {
                     let hash: Option<String> = r.get(2)?;
-                    Ok(FileRevision { version: r.get(0)?, size: r.get(1)?, deleted: hash.is_none(), hash, created_at: r.get(3)? })
+                    Ok(FileRevision {
+                        version: r.get(0)?,
+                        size: r.get(1)?,
+                        deleted: hash.is_none(),
+                        hash,
+                        created_at: r.get(3)?,
+                    })
                 })?
                 .collect::<Result<_, _>>()?;
             if history.is_empty() {
@@ -262,7 +268,11 @@ impl Store {
         self.write(move |c| {
             let id = resolve(c, &tenant_id, &session)?;
             let found = c
-                .query_row("SELECT 1 FROM snapshots WHERE id = ?1 AND session_id = ?2", params![snapshot_id, id], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM snapshots WHERE id = ?1 AND session_id = ?2",
+                    params![snapshot_id, id],
+                    |_| Ok(()),
+                )
                 .optional()?;
             if found.is_none() {
                 return Err(StoreError::NotFound(format!("snapshot {snapshot_id} not found in session {id}")));
@@ -270,9 +280,8 @@ impl Store {
             let now = now_ms();
             let (mut restored, mut deleted) = (0, 0);
             // Paths whose snapshot bytes differ from the live ones (or that are not live).
-            let mut stmt = c.prepare(
-                "SELECT sf.path, sf.blob_hash, sf.size FROM snapshot_files sf WHERE sf.snapshot_id = ?1",
-            )?;
+            let mut stmt =
+                c.prepare("SELECT sf.path, sf.blob_hash, sf.size FROM snapshot_files sf WHERE sf.snapshot_id = ?1")?;
             let wanted: Vec<(String, String, i64)> =
                 stmt.query_map([&snapshot_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
             for (path, hash, size) in &wanted {
@@ -351,7 +360,13 @@ pub(super) fn live_heads(c: &Connection, session_id: &str) -> StoreResult<Vec<Fi
 fn content(c: &Connection, head: FileHead) -> StoreResult<Option<FileContent>> {
     let Some(hash) = head.hash else { return Ok(None) };
     let bytes = c.prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?.query_row([&hash], |r| r.get(0))?;
-    Ok(Some(FileContent { path: head.path, version: head.version, size: head.size, created_at: head.created_at, bytes }))
+    Ok(Some(FileContent {
+        path: head.path,
+        version: head.version,
+        size: head.size,
+        created_at: head.created_at,
+        bytes,
+    }))
 }
 
 fn live_count(c: &Connection, session_id: &str) -> StoreResult<i64> {
@@ -364,8 +379,11 @@ fn live_count(c: &Connection, session_id: &str) -> StoreResult<i64> {
 }
 
 fn put_blob(c: &Connection, hash: &str, bytes: &[u8]) -> StoreResult<()> {
-    c.prepare_cached("INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)")?
-        .execute(params![hash, bytes.len() as i64, bytes])?;
+    c.prepare_cached("INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)")?.execute(params![
+        hash,
+        bytes.len() as i64,
+        bytes
+    ])?;
     Ok(())
 }
 

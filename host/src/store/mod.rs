@@ -45,10 +45,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Current time in Unix milliseconds, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 /// A random identifier: `prefix` followed by 20 lowercase base-36 characters (~103 bits).

@@ -99,7 +99,9 @@ impl Store {
                 )));
             }
             let hashes: Vec<String> = c
-                .prepare("SELECT DISTINCT blob_hash FROM file_versions WHERE session_id = ?1 AND blob_hash IS NOT NULL")?
+                .prepare(
+                    "SELECT DISTINCT blob_hash FROM file_versions WHERE session_id = ?1 AND blob_hash IS NOT NULL",
+                )?
                 .query_map([&id], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             c.execute("DELETE FROM sessions WHERE id = ?1", [&id])?;
@@ -167,7 +169,12 @@ impl Store {
         .await
     }
 
-    pub async fn set_google_scopes(&self, tenant_id: &str, session: &str, scopes: Vec<String>) -> StoreResult<GoogleScopes> {
+    pub async fn set_google_scopes(
+        &self,
+        tenant_id: &str,
+        session: &str,
+        scopes: Vec<String>,
+    ) -> StoreResult<GoogleScopes> {
         let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
         self.write(move |c| {
             let id = resolve(c, &tenant_id, &session)?;

@@ -127,7 +127,16 @@ impl Store {
             c.execute(
                 "INSERT INTO api_keys (id, tenant_id, user_id, label, key_hash, key_prefix, admin, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![key.id, key.tenant_id, user_id, key.label, sha256_hex(secret.as_bytes()), key.prefix, key.admin, key.created_at],
+                params![
+                    key.id,
+                    key.tenant_id,
+                    user_id,
+                    key.label,
+                    sha256_hex(secret.as_bytes()),
+                    key.prefix,
+                    key.admin,
+                    key.created_at
+                ],
             )?;
             Ok(NewApiKey { key, secret })
         })
@@ -149,7 +158,10 @@ impl Store {
     pub async fn revoke_api_key(&self, key_id: &str) -> StoreResult<ApiKey> {
         let key_id = key_id.to_owned();
         self.write(move |c| {
-            c.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![key_id, now_ms()])?;
+            c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![key_id, now_ms()],
+            )?;
             c.query_row(&format!("{KEY_SELECT} WHERE k.id = ?1"), [&key_id], key_from_row)
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("API key '{key_id}' not found")))
@@ -213,5 +225,7 @@ fn ensure_user(c: &Connection, tenant_id: &str, email: &str, name: Option<&str>)
     if let Some(name) = name {
         c.execute("UPDATE users SET name = ?3 WHERE tenant_id = ?1 AND email = ?2", params![tenant_id, email, name])?;
     }
-    Ok(c.query_row("SELECT id FROM users WHERE tenant_id = ?1 AND email = ?2", params![tenant_id, email], |r| r.get(0))?)
+    Ok(c.query_row("SELECT id FROM users WHERE tenant_id = ?1 AND email = ?2", params![tenant_id, email], |r| {
+        r.get(0)
+    })?)
 }
