@@ -1,13 +1,16 @@
 //! Stage host: the gateway server behind the `stage` binary.
 //!
 //! Layers, top to bottom (nothing calls upward):
-//! * [`api`] — axum routers: envelope, auth, sessions, apps, Convex-compatible calls;
+//! * [`api`] — axum routers: auth, sessions, apps, admin, Convex-compatible calls;
 //! * [`store`] — SQLite persistence.
+//!
+//! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors).
 //!
 //! [`serve`] wires them together on one listener.
 
 pub mod api;
 pub mod config;
+pub mod envelope;
 pub mod store;
 
 use std::io::Write;

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{Admin, Caller};
-use super::envelope::{ApiError, ApiResult, created, ok};
-use super::extract::{JsonBody, PathParams};
 use super::sessions::check_name;
+use crate::envelope::extract::{JsonBody, PathParams};
+use crate::envelope::{ApiError, ApiResult, created, ok};
 use crate::store::tenants::{ApiKey, DEFAULT_TENANT, NewApiKey, Tenant};
 
 pub(super) fn router() -> Router<AppState> {

@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::auth::Caller;
-use super::envelope::{ApiError, ApiResult, created, ok};
-use super::extract::{JsonBody, PathParams, Query, json_type};
 use super::sessions::check_name;
+use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
+use crate::envelope::{ApiError, ApiResult, created, ok};
 use crate::store::apps::{App, AppPatch, AppVersion, NewApp};
 use crate::store::now_ms;
 

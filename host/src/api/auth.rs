@@ -8,8 +8,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::AppState;
-use super::envelope::{ApiError, ErrorCode};
 use crate::config::AuthMode;
+use crate::envelope::{ApiError, ErrorCode};
 use crate::store::tenants::Principal;
 
 /// The authenticated caller of a request.

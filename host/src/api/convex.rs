@@ -21,12 +21,12 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::apps::parse_patch;
 use super::auth::authenticate;
-use super::envelope::{ApiError, ErrorCode};
-use super::extract::read_body;
 use super::file_path::normalize;
 use super::sessions::{
     Binary, Encoding, FileView, StatusView, check_name, check_scopes, decode_content, render_entry, scopes_view,
 };
+use crate::envelope::extract::{BodyLimit, read_body};
+use crate::envelope::{ApiError, ErrorCode};
 use crate::store::StoreError;
 use crate::store::files::NewFile;
 use crate::store::tenants::Principal;
@@ -94,7 +94,9 @@ async fn call(state: AppState, endpoint: Kind, request: Request) -> Response {
         }
         Err(e) => return protocol_error(e.code.status(), "InternalServerError", &e.message),
     };
-    let bytes = match read_body(Request::from_parts(parts, body), state.config.limits.max_request_bytes).await {
+    let request = Request::from_parts(parts, body);
+    let limit = BodyLimit::of(&request);
+    let bytes = match read_body(request, limit).await {
         Ok(bytes) => bytes,
         Err(e) => return protocol_error(e.code.status(), "BadFormat", &e.message),
     };

@@ -1,6 +1,6 @@
 //! Session file paths: absolute, normalised, inside the root.
 
-use super::envelope::ApiError;
+use crate::envelope::ApiError;
 
 /// Normalises a client-given file path to `/a/b/c`.
 ///
@@ -46,7 +46,7 @@ pub fn normalize(raw: &str, max_bytes: usize) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::normalize;
-    use crate::api::envelope::ErrorCode;
+    use crate::envelope::ErrorCode;
 
     #[test]
     fn normalises_valid_paths() {

@@ -1,11 +1,9 @@
 //! HTTP API: one router per resource, composed here, all answering in the envelope.
 //!
-//! Handlers are thin: parse (extractors in [`extract`]), authorise ([`auth`]), call one
-//! store operation, answer ([`envelope`]).
+//! Handlers are thin: parse (extractors in [`crate::envelope::extract`]), authorise
+//! ([`auth`]), call one store operation, answer ([`crate::envelope`]).
 
 pub mod auth;
-pub mod envelope;
-pub mod extract;
 pub mod file_path;
 
 mod admin;
@@ -26,8 +24,9 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use self::envelope::{ApiError, ErrorCode};
 use crate::config::Config;
+use crate::envelope::extract::BodyLimit;
+use crate::envelope::{ApiError, ErrorCode};
 use crate::store::tenants::Principal;
 use crate::store::{Store, new_id};
 
@@ -56,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(convex::router())
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
+        .layer(axum::Extension(BodyLimit(state.config.limits.max_request_bytes)))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("internal error: the request handler crashed").into_response()

@@ -13,10 +13,10 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::auth::Caller;
-use super::envelope::{ApiError, ApiResult, created, ok};
-use super::extract::{JsonBody, PathParams, Query, json_type};
 use super::file_path::normalize;
 use crate::config::Limits;
+use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
+use crate::envelope::{ApiError, ApiResult, created, ok};
 use crate::store::files::{FileContent, FileHead, FileRevision, NewFile, Restored, Snapshot, WrittenFile};
 use crate::store::sessions::{GoogleScopes, RenderState, SessionStatus, SessionSummary};
 

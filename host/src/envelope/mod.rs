@@ -1,5 +1,10 @@
 //! The response envelope of `/api/v1/**`, written in exactly one place:
 //! `{"success":true,"data":…}` or `{"success":false,"error":{"code","message","details"?}}`.
+//!
+//! Shared by the API routers and the embedded services, with the request extractors in
+//! [`extract`] whose failures answer in the same envelope.
+
+pub mod extract;
 
 use axum::Json;
 use axum::http::StatusCode;

@@ -7,18 +7,31 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
-use super::envelope::ApiError;
+use super::ApiError;
 
-/// A JSON request body, bounded by the request size limit. An empty body reads as `{}` so
-/// that routes whose fields are all optional accept a bare POST.
+/// The largest request body a route accepts, set for all routes by a layer
+/// (`Extension(BodyLimit(n))`); [`BodyLimit::DEFAULT`] when absent.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl BodyLimit {
+    pub const DEFAULT: BodyLimit = BodyLimit(50 * 1024 * 1024);
+
+    pub fn of(request: &Request) -> usize {
+        request.extensions().get::<BodyLimit>().copied().unwrap_or(BodyLimit::DEFAULT).0
+    }
+}
+
+/// A JSON request body, bounded by the request's [`BodyLimit`]. An empty body reads as `{}`
+/// so that routes whose fields are all optional accept a bare POST.
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = read_body(request, state.config.limits.max_request_bytes).await?;
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        let limit = BodyLimit::of(&request);
+        let bytes = read_body(request, limit).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
