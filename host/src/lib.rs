@@ -11,7 +11,9 @@
 pub mod api;
 pub mod config;
 pub mod envelope;
+pub mod services;
 pub mod store;
+pub mod workflow;
 
 use std::io::Write;
 use std::net::SocketAddr;
