@@ -7,4 +7,5 @@ mod auth;
 mod bad_input;
 mod convex;
 mod durability;
+mod services;
 mod sessions;

@@ -9,6 +9,7 @@ pub mod file_path;
 mod admin;
 mod apps;
 mod convex;
+mod services;
 mod sessions;
 
 use std::sync::Arc;
@@ -49,7 +50,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface of the server.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new().nest("/stage", sessions::router().merge(apps::router())).merge(admin::router());
+    let v1 = Router::new()
+        .nest("/stage", sessions::router().merge(apps::router()))
+        .merge(admin::router())
+        .merge(services::router(&state));
     Router::new()
         .nest("/api/v1", v1)
         .merge(convex::router())

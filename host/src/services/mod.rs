@@ -5,10 +5,29 @@
 //! same router in-process (path `/<service><path>`), with no socket. Either way the caller
 //! is a [`ServiceCaller`] in the request's extensions, set by the trusted side that mounted
 //! the router — never read from a client header.
+//!
+//! * [`pulse`] — analytics events: ingest, query with counts.
+//! * [`ledger`] — audit events in a per-tenant hash chain, and its verification.
+//!
+//! Shared by them: [`idempotency`] (`Idempotency-Key` on writes), [`input`] (field checks
+//! that name the field), [`time`] (ISO-8601 instants).
+
+pub mod idempotency;
+pub mod input;
+pub mod ledger;
+pub mod pulse;
+pub mod time;
+
+#[cfg(test)]
+mod tests;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
+use crate::envelope::{ApiError, ErrorCode};
 use crate::store::Store;
+use input::Invalid;
 
 /// Who is calling a service, as established by the host.
 #[derive(Debug, Clone)]
@@ -21,8 +40,39 @@ pub struct ServiceCaller {
     pub actor_email: Option<String>,
 }
 
+/// Handlers take the caller from the request's extensions; a request without one was not
+/// authenticated by whoever mounted the router, and answers 401.
+impl<S: Send + Sync> FromRequestParts<S> for ServiceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<ServiceCaller>().cloned().ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "missing credentials: this service needs an authenticated caller")
+        })
+    }
+}
+
+impl ServiceCaller {
+    /// The app a record is attributed to (or a query is limited to): the calling app, which
+    /// may not name another one; otherwise whichever app the request names.
+    fn app_scope(&self, requested: Option<String>) -> Result<Option<String>, Invalid> {
+        match (&self.app_sid, requested) {
+            (Some(own), Some(other)) if *own != other => Err(Invalid::forbidden(
+                "stageAppId",
+                format!("is {other:?}, but the caller is app {own:?} and may only use its own records"),
+            )),
+            (Some(own), _) => Ok(Some(own.clone())),
+            (None, requested) => Ok(requested),
+        }
+    }
+
+    /// The user a record names: the one the request gives, else the calling user.
+    fn user_or_caller(&self, given: Option<String>) -> Option<String> {
+        given.or_else(|| self.actor_email.clone())
+    }
+}
+
 /// All embedded services, with their state applied.
 pub fn router(store: Store) -> Router {
-    let _ = store;
-    Router::new()
+    Router::new().merge(pulse::router()).merge(ledger::router()).with_state(store)
 }

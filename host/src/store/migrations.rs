@@ -107,6 +107,61 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app_sid, version)
     );
     "#,
+    // 2: embedded services: pulse events, the ledger's hash chains, idempotency keys.
+    r#"
+    CREATE TABLE pulse_events (
+        id            TEXT PRIMARY KEY,
+        tenant_id     TEXT NOT NULL REFERENCES tenants(id),
+        name          TEXT NOT NULL,
+        service_id    TEXT,
+        session_id    TEXT,
+        user_id       TEXT,
+        source        TEXT,
+        -- ISO-8601 UTC with milliseconds: text order is time order.
+        timestamp     TEXT NOT NULL,
+        meta          TEXT NOT NULL DEFAULT '{}',
+        stage_app_id  TEXT,
+        author_email  TEXT,
+        received_at   INTEGER NOT NULL
+    );
+    CREATE INDEX pulse_events_by_time ON pulse_events (tenant_id, timestamp);
+    CREATE INDEX pulse_events_by_name ON pulse_events (tenant_id, name, timestamp);
+    CREATE INDEX pulse_events_by_app ON pulse_events (tenant_id, stage_app_id, timestamp);
+
+    -- One hash chain per tenant; `record` is the canonical JSON that `hash` covers.
+    CREATE TABLE ledger_events (
+        tenant_id     TEXT NOT NULL REFERENCES tenants(id),
+        seq           INTEGER NOT NULL,
+        operation     TEXT NOT NULL,
+        service_id    TEXT NOT NULL,
+        actor         TEXT NOT NULL,
+        actor_type    TEXT NOT NULL,
+        timestamp     TEXT NOT NULL,
+        source        TEXT,
+        destination   TEXT,
+        data_refs     TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        meta          TEXT NOT NULL,
+        stage_app_id  TEXT,
+        author_email  TEXT,
+        received_at   INTEGER NOT NULL,
+        prev_hash     TEXT NOT NULL,
+        hash          TEXT NOT NULL,
+        record        TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, seq)
+    );
+
+    -- The first answer to each Idempotency-Key, per tenant and route.
+    CREATE TABLE service_idempotency_keys (
+        tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+        scope        TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        response     TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, scope, key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

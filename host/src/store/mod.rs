@@ -14,7 +14,11 @@ mod db;
 mod migrations;
 
 pub mod apps;
+pub mod canonical;
 pub mod files;
+pub mod idempotency;
+pub mod ledger;
+pub mod pulse;
 pub mod sessions;
 pub mod tenants;
 
