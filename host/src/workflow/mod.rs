@@ -1,4 +1,17 @@
 //! Workflows: definitions in `/app/shift.workflows.json`, templates, execution, run records.
+//!
+//! * [`definition`] — parsing and validating the file against a [`StepCatalog`], with every
+//!   problem reported at once; retry policies;
+//! * [`template`] — `{{ expr }}` templates in step inputs and `if` conditions, compiled once
+//!   per loaded file and evaluated per run.
+
+pub mod definition;
+mod path;
+pub mod template;
+
+pub use definition::{AuthPolicy, Jitter, Problem, RetryPolicy, StepDef, Workflow, WorkflowFile, parse};
+pub use path::is_identifier;
+pub use template::{TemplateContext, TemplateError, TemplateSet};
 
 /// What a step kind accepts, used to validate workflow files at publish time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +25,63 @@ pub struct StepSpec {
     pub additional: bool,
 }
 
+impl StepSpec {
+    /// A spec that accepts exactly `required` and `optional`.
+    pub fn new(kind: &str, required: &[&str], optional: &[&str]) -> StepSpec {
+        StepSpec {
+            kind: kind.to_string(),
+            required: required.iter().map(|field| field.to_string()).collect(),
+            optional: optional.iter().map(|field| field.to_string()).collect(),
+            additional: false,
+        }
+    }
+
+    /// Whether `field` may appear in the step's input.
+    pub fn accepts(&self, field: &str) -> bool {
+        self.additional || self.required.iter().chain(&self.optional).any(|known| known == field)
+    }
+
+    /// The named input fields, required first.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.required.iter().chain(&self.optional).map(String::as_str)
+    }
+}
+
 /// The step kinds a workflow may use.
 pub trait StepCatalog {
     fn spec(&self, kind: &str) -> Option<&StepSpec>;
+
+    /// Every known kind, used to suggest one when a workflow names an unknown kind.
+    fn kinds(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+impl StepCatalog for Vec<StepSpec> {
+    fn spec(&self, kind: &str) -> Option<&StepSpec> {
+        self.iter().find(|spec| spec.kind == kind)
+    }
+
+    fn kinds(&self) -> Vec<&str> {
+        self.iter().map(|spec| spec.kind.as_str()).collect()
+    }
+}
+
+/// The built-in step kinds of DESIGN §4, for tests.
+#[cfg(test)]
+pub(crate) fn design_catalog() -> Vec<StepSpec> {
+    vec![
+        StepSpec::new("sheets.createSpreadsheet", &["title"], &["sheets"]),
+        StepSpec::new("sheets.appendValues", &["spreadsheetId", "range", "values"], &["valueInputOption"]),
+        StepSpec::new("sheets.getValues", &["spreadsheetId", "range"], &["majorDimension"]),
+        StepSpec::new(
+            "billing.createItem",
+            &["customer", "amountCents", "currency"],
+            &["description", "quantity", "metadata"],
+        ),
+        StepSpec::new("communication.send", &["channelId", "to", "text"], &["subject", "html", "metadata"]),
+        StepSpec::new("pulse.track", &["name"], &["userId", "meta"]),
+        StepSpec::new("ledger.audit", &["operation"], &["source", "destination", "dataRefs", "status", "meta"]),
+        StepSpec::new("response", &["body"], &["status", "headers"]),
+    ]
 }
