@@ -1,1 +1,149 @@
-//! Guest SDK for Stage steps and backends (filled in by the wasm runtime work).
+//! The Stage guest SDK: write a workflow step as a plain Rust function.
+//!
+//! A step is `fn(&StepContext, Value) -> Result<Value, StepError>` registered with
+//! [`step!`]; the crate is built for `wasm32-wasip2` as a `cdylib`, which yields a
+//! component of the `stage:platform/step` world (WIT in `guest-sdk/wit/`). The step's only
+//! way out is HTTP through the host's capability policy, via [`http`].
+//!
+//! ```ignore
+//! use stage_guest_sdk::{StepContext, StepError, Value, json, step};
+//!
+//! fn greet(_ctx: &StepContext, input: Value) -> Result<Value, StepError> {
+//!     let name = input["name"].as_str().ok_or_else(|| StepError::InvalidInput("name is required".into()))?;
+//!     Ok(json!({ "greeting": format!("Hello, {name}") }))
+//! }
+//!
+//! step!(greet);
+//! ```
+//!
+//! This crate also compiles for the host target (so that the workspace builds and tests
+//! natively); there the host imports are unreachable stubs.
+
+pub mod http;
+pub mod log;
+
+pub use serde_json::{self, Map, Value, json};
+
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "step",
+        pub_export_macro: true,
+        export_macro_name: "export_step",
+        default_bindings_module: "stage_guest_sdk::bindings",
+        generate_all,
+    });
+}
+
+use bindings::stage::platform::types as wit;
+
+/// Where and why a step runs (see the WIT `step-context`).
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub run_id: String,
+    pub app_sid: String,
+    pub workflow: String,
+    pub step_id: String,
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub attempt: u32,
+    /// Stable across retries and replays: send it as `Idempotency-Key` to services.
+    pub idempotency_key: String,
+}
+
+/// How a step failed; the class decides whether the host retries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// The input is wrong; never retried.
+    InvalidInput(String),
+    /// A passing failure; retried with backoff.
+    Transient(String),
+    /// Retried after this many milliseconds.
+    RateLimited(u64),
+    /// Credentials or scopes missing or refused; never retried.
+    Unauthorized(String),
+    /// Will not get better by retrying.
+    Permanent(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            StepError::Transient(m) => write!(f, "transient: {m}"),
+            StepError::RateLimited(ms) => write!(f, "rate limited: retry after {ms} ms"),
+            StepError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
+            StepError::Permanent(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
+impl From<StepError> for wit::StepError {
+    fn from(error: StepError) -> wit::StepError {
+        match error {
+            StepError::InvalidInput(m) => wit::StepError::InvalidInput(m),
+            StepError::Transient(m) => wit::StepError::Transient(m),
+            StepError::RateLimited(ms) => wit::StepError::RateLimited(ms),
+            StepError::Unauthorized(m) => wit::StepError::Unauthorized(m),
+            StepError::Permanent(m) => wit::StepError::Permanent(m),
+        }
+    }
+}
+
+impl From<wit::StepContext> for StepContext {
+    fn from(ctx: wit::StepContext) -> StepContext {
+        StepContext {
+            run_id: ctx.run_id,
+            app_sid: ctx.app_sid,
+            workflow: ctx.workflow,
+            step_id: ctx.step_id,
+            attempt: ctx.attempt,
+            idempotency_key: ctx.idempotency_key,
+        }
+    }
+}
+
+/// Reads a required string field of a step's input.
+pub fn required_str<'a>(input: &'a Value, field: &str) -> Result<&'a str, StepError> {
+    match input.get(field) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text),
+        Some(Value::String(_)) => Err(StepError::InvalidInput(format!("`{field}` must not be empty"))),
+        Some(other) => Err(StepError::InvalidInput(format!("`{field}` must be a string, got {other}"))),
+        None => Err(StepError::InvalidInput(format!("`{field}` is required"))),
+    }
+}
+
+/// The glue [`step!`] expands to: decodes the input JSON, runs the step, encodes the output.
+#[doc(hidden)]
+pub fn run_step(
+    ctx: wit::StepContext,
+    input: String,
+    step: fn(&StepContext, Value) -> Result<Value, StepError>,
+) -> Result<String, wit::StepError> {
+    let input: Value = serde_json::from_str(&input)
+        .map_err(|e| wit::StepError::InvalidInput(format!("the step input is not JSON: {e}")))?;
+    let output = step(&StepContext::from(ctx), input)?;
+    serde_json::to_string(&output).map_err(|e| wit::StepError::Permanent(format!("the step output is not JSON: {e}")))
+}
+
+/// Registers `fn(&StepContext, Value) -> Result<Value, StepError>` as the component's `run`.
+#[macro_export]
+macro_rules! step {
+    ($run:path) => {
+        struct StageStep;
+
+        impl $crate::bindings::Guest for StageStep {
+            fn run(
+                ctx: $crate::bindings::stage::platform::types::StepContext,
+                input: ::std::string::String,
+            ) -> ::std::result::Result<::std::string::String, $crate::bindings::stage::platform::types::StepError> {
+                $crate::run_step(ctx, input, $run)
+            }
+        }
+
+        $crate::bindings::export_step!(StageStep with_types_in $crate::bindings);
+    };
+}

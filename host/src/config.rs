@@ -31,6 +31,32 @@ pub struct Config {
     pub admin_email: String,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub steps: StepSettings,
+    /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
+    #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Public key (PEM text, or a path to a PEM file) that verifies RS256 end-user tokens.
+    #[arg(long, env = "STAGE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+}
+
+/// How step components run.
+#[derive(Debug, Clone, Args)]
+pub struct StepSettings {
+    /// Wall-time limit of one step invocation, in milliseconds (a step's `timeoutMs` overrides it).
+    #[arg(long, env = "STAGE_STEP_TIMEOUT_MS", default_value_t = 10_000)]
+    pub step_timeout_ms: u64,
+    /// Linear-memory limit of one step invocation, in bytes.
+    #[arg(long, env = "STAGE_STEP_MEMORY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub step_memory_bytes: usize,
+    /// Lets destinations marked `private` in step manifests reach private and loopback
+    /// addresses. Off by default: steps reach only public addresses and internal services.
+    #[arg(long, env = "STAGE_ALLOW_PRIVATE_EGRESS")]
+    pub allow_private_egress: bool,
+    /// Where compiled components are cached (default: DATA_DIR/compiled).
+    #[arg(long, env = "STAGE_COMPILED_DIR")]
+    pub compiled_dir: Option<PathBuf>,
 }
 
 /// Size limits on what clients may send. Breaking one answers 413 or 422.
@@ -72,6 +98,10 @@ impl Config {
             );
         }
         anyhow::ensure!(!self.admin_email.trim().is_empty(), "--admin-email must not be empty");
+        anyhow::ensure!(
+            self.jwt_secret.is_none() || self.jwt_public_key.is_none(),
+            "give --jwt-secret or --jwt-public-key, not both"
+        );
         Ok(())
     }
 }

@@ -1,8 +1,14 @@
 //! Stage host: the gateway server behind the `stage` binary.
 //!
 //! Layers, top to bottom (nothing calls upward):
-//! * [`api`] — axum routers: auth, sessions, apps, admin, Convex-compatible calls;
+//! * [`api`] — axum routers: auth, sessions, apps, runs, plugins, services, admin,
+//!   Convex-compatible calls;
+//! * [`workflow`] — workflow files, templates, the executor and run records;
+//! * [`runtime`] — the wasmtime engine, compiled components, capability policy, limits;
+//! * [`services`] — the embedded platform services (pulse, ledger, …);
 //! * [`store`] — SQLite persistence.
+//!
+//! [`gateway`] connects the runtime's outbound HTTP to the services in-process.
 //!
 //! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors).
 //!
@@ -11,6 +17,8 @@
 pub mod api;
 pub mod config;
 pub mod envelope;
+pub mod gateway;
+pub mod runtime;
 pub mod services;
 pub mod store;
 pub mod workflow;
@@ -18,6 +26,7 @@ pub mod workflow;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -34,11 +43,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let local_admin = store.bootstrap(&config.admin_email).await?;
     ensure_admin_key(&store, &config.data_dir, &config.admin_email).await?;
+    let interrupted = store.fail_interrupted_runs().await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "marked runs left unfinished by the previous process as failed");
+    }
 
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
-    let app = api::router(api::AppState::new(store, config, local_admin));
+    let app = api::router(app_state(store, config, local_admin)?);
 
     println!("listening on http://{address}");
     std::io::stdout().flush()?;
@@ -49,6 +62,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     tracing::info!("stage stopped");
     Ok(())
+}
+
+/// Wires the layers: runtime (with its gateway to the services), step kinds, workflows.
+fn app_state(store: Store, config: Config, local_admin: store::tenants::Principal) -> anyhow::Result<api::AppState> {
+    let runtime_config = runtime::RuntimeConfig {
+        compiled_dir: config.steps.compiled_dir.clone().unwrap_or_else(|| config.data_dir.join("compiled")),
+        default_limits: runtime::Limits {
+            wall_time_ms: config.steps.step_timeout_ms,
+            memory_bytes: config.steps.step_memory_bytes,
+            ..runtime::Limits::default()
+        },
+        allow_private_egress: config.steps.allow_private_egress,
+    };
+    let gateway = gateway::ServiceGateway::new(services::router(store.clone()));
+    let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
+    let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
+    let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone()));
+    let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone() });
+    let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
+    let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
+    Ok(api::AppState { store, config: Arc::new(config), local_admin, runtime, kinds, workflows, runner, tokens })
 }
 
 /// Creates the admin key file on first start (or if it was removed), so a local user never

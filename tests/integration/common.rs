@@ -82,6 +82,15 @@ impl Server {
         answer(request.send().await.expect("request sent")).await
     }
 
+    /// Sends a request with extra headers.
+    pub async fn send_with(&self, method: Method, path: &str, body: Value, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.client.request(method, self.url(path)).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, None, None).await
     }
@@ -103,6 +112,29 @@ impl Server {
         let created = self.post("/api/v1/stage/sessions", Value::Null).await;
         assert_eq!(created.status, 201, "{:?}", created.body);
         created.body["data"]["id"].as_str().expect("session id").to_owned()
+    }
+
+    /// Creates a session holding `files` and publishes it; returns the app sid.
+    pub async fn publish(&self, files: Value) -> String {
+        let session = self.new_session().await;
+        let pushed =
+            self.post(&format!("/api/v1/stage/sessions/{session}/push"), serde_json::json!({ "files": files })).await;
+        assert_eq!(pushed.status, 200, "{:?}", pushed.body);
+        let published =
+            self.post("/api/v1/stage/apps", serde_json::json!({ "sessionId": session, "name": "Test app" })).await;
+        assert_eq!(published.status, 201, "{:?}", published.body);
+        published.body["data"]["sid"].as_str().unwrap().to_owned()
+    }
+
+    /// Uploads the chaos test step (`tests/fixtures/chaos`) as plugin `kind` with `allow`.
+    pub async fn install_chaos(&self, kind: &str, allow: Value) {
+        use base64::Engine;
+        let wasm = std::fs::read(concat!(env!("OUT_DIR"), "/fixtures/chaos.wasm")).expect("chaos fixture");
+        let manifest =
+            serde_json::json!({ "kind": kind, "inputs": { "required": ["mode"], "additional": true }, "allow": allow });
+        let body = serde_json::json!({ "manifest": manifest, "component": base64::engine::general_purpose::STANDARD.encode(wasm) });
+        let installed = self.put(&format!("/api/v1/plugins/{kind}"), body).await;
+        assert_eq!(installed.status, 200, "{:?}", installed.body);
     }
 
     /// Stops the server the hard way (SIGKILL), as a crash would, and waits for it to die.
@@ -158,6 +190,10 @@ pub fn spawn(data_dir: &Path, args: &[&str]) -> Result<(Child, String), String> 
     command.arg("serve").arg("--data-dir").arg(data_dir);
     if !args.contains(&"--listen") {
         command.args(["--listen", "127.0.0.1:0"]);
+    }
+    // Servers share compiled components, so that each test does not compile them again.
+    if !args.contains(&"--compiled-dir") {
+        command.args(["--compiled-dir", concat!(env!("CARGO_TARGET_TMPDIR"), "/compiled")]);
     }
     let mut child = command
         .args(args)

@@ -9,3 +9,4 @@ mod convex;
 mod durability;
 mod services;
 mod sessions;
+mod workflows;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::auth::Caller;
+use super::runs::load_error;
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
@@ -42,7 +43,8 @@ async fn publish(
         description: request.description.map(|d| check_description(&d)).transpose()?,
         config: check_config(request.config.unwrap_or_else(|| Value::Object(Map::new())))?,
     };
-    Ok(created(state.store.publish_app(&caller.tenant_id, &request.session_id, app).await?))
+    let guard = state.workflows.check_session(&caller.tenant_id, &request.session_id).await.map_err(load_error)?;
+    Ok(created(state.store.publish_app(&caller.tenant_id, &request.session_id, app, guard).await?))
 }
 
 async fn republish(
@@ -50,7 +52,9 @@ async fn republish(
     Caller(caller): Caller,
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<AppVersion> {
-    Ok(created(state.store.republish_app(&caller.tenant_id, &sid).await?))
+    let app = state.store.get_app(&caller.tenant_id, &sid).await?;
+    let guard = state.workflows.check_session(&caller.tenant_id, &app.session_id).await.map_err(load_error)?;
+    Ok(created(state.store.republish_app(&caller.tenant_id, &sid, guard).await?))
 }
 
 #[derive(Deserialize)]

@@ -66,6 +66,112 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     Ok(principal)
 }
 
+/// A caller of a workflow run: an API key's user, a verified end user, or nobody.
+#[derive(Debug, Clone)]
+pub enum RunCaller {
+    Key(Principal),
+    EndUser(EndUser),
+    Anonymous,
+}
+
+impl RunCaller {
+    /// `{email, name, userId}` as workflow templates see `auth`.
+    pub fn auth_json(&self) -> serde_json::Value {
+        match self {
+            RunCaller::Key(p) => serde_json::json!({ "email": p.email, "name": p.name, "userId": p.user_id }),
+            RunCaller::EndUser(u) => serde_json::json!({ "email": u.email, "name": u.name, "userId": u.user_id }),
+            RunCaller::Anonymous => serde_json::json!({ "email": null, "name": null, "userId": null }),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for RunCaller {
+    type Rejection = ApiError;
+
+    /// API keys start with `stage_sk_`; any other bearer token must be an end-user JWT.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts.headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(presented_key);
+        match token {
+            Some(token) if !token.starts_with(API_KEY_PREFIX) => {
+                let verifier = state.tokens.as_ref().ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::Unauthorized,
+                        "end-user tokens are not accepted: the server has no JWT key configured",
+                    )
+                })?;
+                let user = verifier.verify(token).map_err(|why| ApiError::new(ErrorCode::Unauthorized, why))?;
+                tracing::Span::current().record("tenant", "end-user");
+                Ok(RunCaller::EndUser(user))
+            }
+            None if parts.headers.get(AUTHORIZATION).is_none() => {
+                let loopback =
+                    parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
+                if state.config.auth == AuthMode::Local && loopback {
+                    return Ok(RunCaller::Key(state.local_admin.clone()));
+                }
+                Ok(RunCaller::Anonymous)
+            }
+            _ => authenticate(parts, state).await.map(RunCaller::Key),
+        }
+    }
+}
+
+/// Every API key starts with this; other bearer tokens are end-user JWTs.
+pub const API_KEY_PREFIX: &str = "stage_sk_";
+
+/// A verified end user, from the claims of their token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndUser {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Verifies end-user JWTs with the configured key (HS256 secret or RS256 public key).
+pub struct TokenVerifier {
+    key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl TokenVerifier {
+    /// The verifier the configuration asks for, if any.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Option<TokenVerifier>> {
+        use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+        let (key, algorithm) = match (&config.jwt_secret, &config.jwt_public_key) {
+            (Some(secret), _) => (DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256),
+            (None, Some(key)) => {
+                let pem = if key.trim_start().starts_with("-----BEGIN") {
+                    key.clone()
+                } else {
+                    std::fs::read_to_string(key)
+                        .map_err(|e| anyhow::anyhow!("reading the JWT public key {key}: {e}"))?
+                };
+                (DecodingKey::from_rsa_pem(pem.as_bytes())?, Algorithm::RS256)
+            }
+            (None, None) => return Ok(None),
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Some(TokenVerifier { key, validation }))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<EndUser, String> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| format!("the end-user token is not valid: {e}"))?
+            .claims;
+        Ok(EndUser { user_id: claims.sub, email: claims.email, name: claims.name })
+    }
+}
+
 /// The key of an `Authorization` value with scheme `Bearer` or `Convex` (any case).
 fn presented_key(header: &str) -> Option<&str> {
     let (scheme, key) = header.trim().split_once(' ')?;

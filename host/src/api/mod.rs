@@ -9,6 +9,8 @@ pub mod file_path;
 mod admin;
 mod apps;
 mod convex;
+mod plugins;
+mod runs;
 mod services;
 mod sessions;
 
@@ -25,11 +27,18 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use self::auth::{Admin, TokenVerifier};
 use crate::config::Config;
 use crate::envelope::extract::BodyLimit;
 use crate::envelope::{ApiError, ErrorCode};
+use crate::envelope::{ApiResult, ok};
+use crate::runtime::Runtime;
 use crate::store::tenants::Principal;
 use crate::store::{Store, new_id};
+use crate::workflow::catalog::StepKinds;
+use crate::workflow::loader::Workflows;
+use crate::workflow::runner::Runner;
+use axum::extract::State;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,12 +47,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The identity of credential-less loopback requests in `--auth local` mode.
     pub local_admin: Principal,
-}
-
-impl AppState {
-    pub fn new(store: Store, config: Config, local_admin: Principal) -> AppState {
-        AppState { store, config: Arc::new(config), local_admin }
-    }
+    pub runtime: Arc<Runtime>,
+    pub kinds: Arc<StepKinds>,
+    pub workflows: Arc<Workflows>,
+    pub runner: Arc<Runner>,
+    /// Verifies end-user tokens when a JWT key is configured.
+    pub tokens: Option<Arc<TokenVerifier>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -53,6 +62,9 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .nest("/stage", sessions::router().merge(apps::router()))
         .merge(admin::router())
+        .merge(runs::router())
+        .merge(plugins::router())
+        .route("/runtime", get(runtime_stats))
         .merge(services::router(&state));
     Router::new()
         .nest("/api/v1", v1)
@@ -106,6 +118,11 @@ impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         new_id("req_").parse().ok().map(RequestId::new)
     }
+}
+
+/// Counters of the wasm runtime (admin only).
+async fn runtime_stats(State(state): State<AppState>, _: Admin) -> ApiResult<serde_json::Value> {
+    Ok(ok(serde_json::json!({ "components": state.runtime.cache_stats() })))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -54,10 +54,11 @@ pub struct NewApp {
 
 impl Store {
     /// Publishes a session as a new app at version 1. A session has at most one app.
-    pub async fn publish_app(&self, tenant_id: &str, session: &str, app: NewApp) -> StoreResult<App> {
+    pub async fn publish_app(&self, tenant_id: &str, session: &str, app: NewApp, guard: FileGuard) -> StoreResult<App> {
         let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
         self.write(move |c| {
             let session_id = resolve(c, &tenant_id, &session)?;
+            guard.check(c, &session_id)?;
             if let Some(sid) = app_of_session(c, &session_id)? {
                 return Err(StoreError::Conflict(format!(
                     "session {session_id} is already published as app {sid}; publish a new version with POST /api/v1/stage/apps/{sid}/versions"
@@ -77,10 +78,11 @@ impl Store {
     }
 
     /// Publishes the session's current files as the app's next version.
-    pub async fn republish_app(&self, tenant_id: &str, sid: &str) -> StoreResult<AppVersion> {
+    pub async fn republish_app(&self, tenant_id: &str, sid: &str, guard: FileGuard) -> StoreResult<AppVersion> {
         let (tenant_id, sid) = (tenant_id.to_owned(), sid.to_owned());
         self.write(move |c| {
             let app = get(c, &tenant_id, &sid)?;
+            guard.check(c, &app.session_id)?;
             add_version(c, &app.sid, &app.session_id)
         })
         .await
@@ -141,6 +143,60 @@ impl Store {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+}
+
+impl Store {
+    /// An app by sid whatever its tenant, with the tenant id (for routes addressed by app,
+    /// such as runs, whose callers may be end users rather than API keys).
+    pub async fn find_app(&self, sid: &str) -> StoreResult<Option<(String, App)>> {
+        let sid = sid.to_owned();
+        self.read(move |c| {
+            let tenant: Option<String> = c
+                .prepare_cached("SELECT tenant_id FROM apps WHERE sid = ?1")?
+                .query_row([&sid], |r| r.get(0))
+                .optional()?;
+            match tenant {
+                Some(tenant) => Ok(Some((tenant.clone(), get(c, &tenant, &sid)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// The bytes of `path` in the snapshot an app version pins; `None` when absent.
+    pub async fn app_version_file(&self, sid: &str, version: i64, path: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (sid, path) = (sid.to_owned(), path.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT b.data FROM app_versions v
+                 JOIN snapshot_files f ON f.snapshot_id = v.snapshot_id AND f.path = ?3
+                 JOIN blobs b ON b.hash = f.blob_hash
+                 WHERE v.app_sid = ?1 AND v.version = ?2",
+            )?
+            .query_row(params![sid, version, path], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+}
+
+/// Publishing checks a file before the snapshot is taken; the guard makes sure the
+/// snapshot holds exactly the bytes that were checked (else the publish is a conflict).
+#[derive(Debug, Clone, Default)]
+pub struct FileGuard {
+    /// `(path, SHA-256 of the checked bytes or None if the file was absent)`.
+    pub expected: Option<(String, Option<String>)>,
+}
+
+impl FileGuard {
+    fn check(&self, c: &Connection, session_id: &str) -> StoreResult<()> {
+        let Some((path, expected)) = &self.expected else { return Ok(()) };
+        let current = super::files::head(c, session_id, path)?.and_then(|head| head.hash);
+        if current != *expected {
+            return Err(StoreError::Conflict(format!("{path} changed while publishing; publish again")));
+        }
+        Ok(())
     }
 }
 

@@ -162,6 +162,61 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, scope, key)
     ) WITHOUT ROWID;
     "#,
+    // 3: workflow runs with their steps, and tenants' step plugins.
+    r#"
+    CREATE TABLE runs (
+        id               TEXT PRIMARY KEY,
+        tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+        app_sid          TEXT NOT NULL REFERENCES apps(sid),
+        app_version      INTEGER NOT NULL,
+        workflow         TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        input            TEXT NOT NULL,
+        auth             TEXT NOT NULL,
+        answer           TEXT,
+        error            TEXT,
+        idempotency_key  TEXT,
+        request_hash     TEXT,
+        created_at       INTEGER NOT NULL,
+        finished_at      INTEGER
+    );
+    CREATE UNIQUE INDEX runs_by_idempotency_key ON runs (app_sid, workflow, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX runs_by_app ON runs (app_sid, created_at);
+    CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+    CREATE TABLE run_steps (
+        run_id          TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        idx             INTEGER NOT NULL,
+        step_id         TEXT,
+        kind            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        input           TEXT,
+        output          TEXT,
+        error_class     TEXT,
+        error_message   TEXT,
+        attempts        TEXT NOT NULL,
+        stdout          TEXT NOT NULL,
+        stderr          TEXT NOT NULL,
+        log             TEXT NOT NULL,
+        instantiate_us  INTEGER NOT NULL,
+        execute_us      INTEGER NOT NULL,
+        host_us         INTEGER NOT NULL,
+        started_at      INTEGER NOT NULL,
+        finished_at     INTEGER NOT NULL,
+        PRIMARY KEY (run_id, idx)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE plugins (
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        kind        TEXT NOT NULL,
+        manifest    TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        wasm        BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, kind)
+    );
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

@@ -18,7 +18,9 @@ pub mod canonical;
 pub mod files;
 pub mod idempotency;
 pub mod ledger;
+pub mod plugins;
 pub mod pulse;
+pub mod runs;
 pub mod sessions;
 pub mod tenants;
 

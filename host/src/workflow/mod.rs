@@ -5,8 +5,12 @@
 //! * [`template`] — `{{ expr }}` templates in step inputs and `if` conditions, compiled once
 //!   per loaded file and evaluated per run.
 
+pub mod catalog;
 pub mod definition;
+pub mod executor;
+pub mod loader;
 mod path;
+pub mod runner;
 pub mod template;
 
 pub use definition::{AuthPolicy, Jitter, Problem, RetryPolicy, StepDef, Workflow, WorkflowFile, parse};

@@ -24,6 +24,9 @@ use serde_json::{Map, Value};
 use super::path;
 
 /// The variables a template can use.
+/// Instructions one template evaluation may execute (a loop over 100,000 items is refused).
+const TEMPLATE_FUEL: u64 = 50_000;
+
 pub const ROOTS: [&str; 6] = ["input", "auth", "config", "app", "steps", "run"];
 
 /// The template variable an expression template assigns its value to.
@@ -139,6 +142,8 @@ impl TemplateSet {
         // Error messages are built here from the kind and detail; the debug snapshot of the
         // template state would only cost time.
         env.set_debug(false);
+        // Templates come from apps: bound the work one evaluation may do (loops, filters).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         TemplateSet { env, count: 0 }
     }
 
@@ -765,5 +770,20 @@ mod tests {
             .collect();
         let results: Vec<Value> = handles.into_iter().map(|handle| handle.join().unwrap()).collect();
         assert_eq!(results, [json!({ "n": 0 }), json!({ "n": 1 }), json!({ "n": 2 }), json!({ "n": 3 })]);
+    }
+}
+
+#[cfg(test)]
+mod fuel_tests {
+    use serde_json::json;
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let context = json!({ "input": {} });
+        let runaway = json!("{% for i in range(100000) %}{{ i }}{% endfor %}");
+        let error = super::resolve(&runaway, &context, "steps[0].response.body").unwrap_err();
+        assert!(error.to_string().contains("fuel"), "{error}");
+        let small = json!("{% for i in range(3) %}{{ i }}{% endfor %}");
+        assert_eq!(super::resolve(&small, &context, "x").unwrap(), json!("012"));
     }
 }

@@ -1,0 +1,296 @@
+//! The wasm runtime: one wasmtime engine for the process, compiled components, and
+//! sandboxed invocations of steps.
+//!
+//! * One [`wasmtime::Engine`] (component model, pooling allocator, copy-on-write memory
+//!   images, epoch interruption driven by a ticker thread).
+//! * Components are compiled once per content hash and cached in memory and on disk
+//!   ([`cache`]); each gets an `InstancePre`, and every invocation runs in a fresh `Store`.
+//! * Every invocation has limits ([`limits`]); its outbound HTTP passes the capability
+//!   [`policy`] in the wasi:http `send_request` hook ([`outbound`]), which also routes
+//!   `*.stage.internal` to the embedded services and injects credentials through the
+//!   embedder's [`Gateway`]. Guests get no filesystem, environment or sockets.
+//!
+//! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`].
+
+pub mod cache;
+mod capture;
+pub mod limits;
+pub mod outbound;
+pub mod policy;
+pub mod registry;
+mod step;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use self::cache::CacheStats;
+pub use self::limits::Limits;
+pub use self::outbound::{BoxFuture, Gateway, Identity, OutboundReport};
+pub use self::policy::{Destination, Policy};
+pub use self::step::{ErrorClass, Invocation, LogLine, StepCall, StepContext, StepFailure};
+
+use self::cache::ComponentCache;
+use self::step::{StepPre, StepState};
+
+/// How often the epoch advances; guests yield every few ticks and are stopped at their
+/// deadline on a tick.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Instances that may be alive at once (each holds a pooled memory slot).
+const MAX_CONCURRENT_INSTANCES: u32 = 256;
+
+/// Settings of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where precompiled artifacts are kept.
+    pub compiled_dir: PathBuf,
+    /// Limits of an invocation unless a component's manifest says otherwise.
+    pub default_limits: Limits,
+    /// Whether destinations marked `private` may reach private addresses.
+    pub allow_private_egress: bool,
+}
+
+/// The process's wasm runtime. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    step_linker: Linker<StepState>,
+    cache: ComponentCache,
+    step_pres: Mutex<HashMap<String, Arc<OnceCell<StepPre<StepState>>>>>,
+    gateway: Arc<dyn Gateway>,
+    config: RuntimeConfig,
+}
+
+/// A step component ready to instantiate: its content hash names it.
+#[derive(Clone)]
+pub struct PreparedStep {
+    pub hash: String,
+    pre: StepPre<StepState>,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig, gateway: Arc<dyn Gateway>) -> anyhow::Result<Runtime> {
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true).epoch_interruption(true).memory_init_cow(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
+            .total_core_instances(MAX_CONCURRENT_INSTANCES * 4)
+            .total_memories(MAX_CONCURRENT_INSTANCES * 2)
+            .total_tables(MAX_CONCURRENT_INSTANCES * 4)
+            .total_stacks(MAX_CONCURRENT_INSTANCES)
+            .max_memory_size(config.default_limits.memory_bytes.max(256 * 1024 * 1024));
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new().name("stage-wasm-epoch".into()).spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })?;
+
+        let cache = ComponentCache::new(engine.clone(), &config.compiled_dir)?;
+        let step_linker = step::linker(&engine)?;
+        Ok(Runtime { engine, step_linker, cache, step_pres: Mutex::default(), gateway, config })
+    }
+
+    pub fn default_limits(&self) -> Limits {
+        self.config.default_limits
+    }
+
+    /// Compiles (or finds) a step component and links it against the step world.
+    pub async fn prepare_step(&self, hash: &str, wasm: Arc<[u8]>) -> anyhow::Result<PreparedStep> {
+        let cell = self.step_pres.lock().expect("runtime poisoned").entry(hash.to_owned()).or_default().clone();
+        let pre = cell
+            .get_or_try_init(|| async {
+                let component = self.cache.component(hash, wasm).await?;
+                let instance_pre = self.step_linker.instantiate_pre(&component)?;
+                anyhow::Ok(StepPre::new(instance_pre)?)
+            })
+            .await?;
+        Ok(PreparedStep { hash: hash.to_owned(), pre: pre.clone() })
+    }
+
+    /// Runs a prepared step once, in its own store, under `call.limits`.
+    pub async fn invoke_step(&self, step: &PreparedStep, call: StepCall) -> Invocation {
+        step::invoke(&self.engine, &step.pre, self.gateway.clone(), self.config.allow_private_egress, call).await
+    }
+
+    /// A prepared step instantiated and called with nothing around it; only for the
+    /// runtime benchmark's baseline.
+    #[doc(hidden)]
+    pub async fn invoke_bare(&self, step: &PreparedStep, input: &str) -> anyhow::Result<String> {
+        Ok(step::invoke_bare(&self.engine, &step.pre, self.gateway.clone(), input).await?)
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// Serves `echo.stage.internal` by echoing the request; no credentials.
+    struct EchoGateway;
+
+    impl Gateway for EchoGateway {
+        fn internal(
+            &self,
+            service: &str,
+            request: http::Request<Bytes>,
+            identity: &Identity,
+        ) -> BoxFuture<'static, Option<http::Response<Bytes>>> {
+            let answer = (service == "echo").then(|| {
+                let body = serde_json::json!({ "path": request.uri().to_string(), "tenant": identity.tenant_id });
+                http::Response::new(Bytes::from(body.to_string()))
+            });
+            Box::pin(async move { answer })
+        }
+
+        fn credentials(
+            &self,
+            _: &policy::Target<'_>,
+            _: &Identity,
+        ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, String>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    fn chaos() -> Arc<[u8]> {
+        std::fs::read(concat!(env!("OUT_DIR"), "/fixtures/chaos.wasm")).unwrap().into()
+    }
+
+    fn runtime(dir: &std::path::Path) -> Runtime {
+        let config = RuntimeConfig {
+            compiled_dir: dir.to_owned(),
+            default_limits: Limits { wall_time_ms: 500, memory_bytes: 16 * 1024 * 1024, ..Limits::default() },
+            allow_private_egress: false,
+        };
+        Runtime::new(config, Arc::new(EchoGateway)).unwrap()
+    }
+
+    fn call(input: serde_json::Value, policy: Policy, limits: Limits) -> StepCall {
+        StepCall {
+            context: StepContext {
+                run_id: "run_1".into(),
+                app_sid: "app_1".into(),
+                workflow: "w".into(),
+                step_id: "s".into(),
+                attempt: 1,
+                idempotency_key: "key".into(),
+            },
+            input: input.to_string(),
+            identity: Identity { tenant_id: "t".into(), app_sid: Some("app_1".into()), actor_email: None },
+            policy: Arc::new(policy),
+            limits,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_and_contains_guests() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime(dir.path());
+        let limits = runtime.default_limits();
+        let started = Instant::now();
+        let step = runtime.prepare_step("chaos", chaos()).await.unwrap();
+        eprintln!("compile: {:?}", started.elapsed());
+
+        let echo = runtime
+            .invoke_step(&step, call(serde_json::json!({ "mode": "echo", "n": 5 }), Policy::default(), limits))
+            .await;
+        let output: serde_json::Value = serde_json::from_str(echo.outcome.as_ref().unwrap()).unwrap();
+        assert_eq!(output["input"]["n"], 5);
+        assert_eq!(output["ctx"]["idempotencyKey"], "key");
+
+        let started = Instant::now();
+        let spin =
+            runtime.invoke_step(&step, call(serde_json::json!({ "mode": "spin" }), Policy::default(), limits)).await;
+        assert!(matches!(spin.outcome, Err(StepFailure::Timeout(_))), "{:?}", spin.outcome);
+        eprintln!("spin stopped after {:?}", started.elapsed());
+
+        let hog =
+            runtime.invoke_step(&step, call(serde_json::json!({ "mode": "hog" }), Policy::default(), limits)).await;
+        assert!(matches!(hog.outcome, Err(StepFailure::MemoryExceeded { .. })), "{:?}", hog.outcome);
+
+        let denied = runtime
+            .invoke_step(
+                &step,
+                call(serde_json::json!({ "mode": "fetch", "url": "http://example.com/" }), Policy::default(), limits),
+            )
+            .await;
+        assert!(
+            matches!(&denied.outcome, Err(StepFailure::Denied(url)) if url.contains("example.com")),
+            "{:?}",
+            denied.outcome
+        );
+
+        let loopback = Policy::new(vec![
+            serde_json::from_value(serde_json::json!({ "scheme": "http", "host": "127.0.0.1", "port": 9 })).unwrap(),
+        ]);
+        let private = runtime
+            .invoke_step(
+                &step,
+                call(serde_json::json!({ "mode": "fetch", "url": "http://127.0.0.1:9/" }), loopback, limits),
+            )
+            .await;
+        assert!(
+            matches!(&private.outcome, Err(StepFailure::Denied(why)) if why.contains("non-public")),
+            "{:?}",
+            private.outcome
+        );
+
+        let internal = Policy::new(vec![
+            serde_json::from_value(serde_json::json!({ "scheme": "http", "host": "echo.stage.internal" })).unwrap(),
+        ]);
+        let echoed = runtime
+            .invoke_step(
+                &step,
+                call(
+                    serde_json::json!({ "mode": "fetch", "url": "http://echo.stage.internal/x?y=1" }),
+                    internal,
+                    limits,
+                ),
+            )
+            .await;
+        let output: serde_json::Value = serde_json::from_str(echoed.outcome.as_ref().unwrap()).unwrap();
+        assert_eq!(output["status"], 200);
+        assert_eq!(output["body"], r#"{"path":"/x?y=1","tenant":"t"}"#);
+        assert_eq!(echoed.outbound.requests, 1);
+
+        let printed = runtime
+            .invoke_step(&step, call(serde_json::json!({ "mode": "print", "text": "hi" }), Policy::default(), limits))
+            .await;
+        assert_eq!((printed.stdout.as_str(), printed.stderr.as_str()), ("hi\n", "hi\n"));
+        assert_eq!(printed.log, [LogLine { level: "info", message: "hi".into() }]);
+
+        let started = Instant::now();
+        for _ in 0..100 {
+            runtime
+                .invoke_step(&step, call(serde_json::json!({ "mode": "echo" }), Policy::default(), limits))
+                .await
+                .outcome
+                .unwrap();
+        }
+        eprintln!("echo invocation: {:?} each", started.elapsed() / 100);
+        assert_eq!(runtime.cache_stats(), CacheStats { compiled: 1, loaded_from_disk: 0, in_memory: 1 });
+
+        // A second runtime on the same folder loads the artifact instead of compiling.
+        let again = self::tests::runtime(dir.path());
+        again.prepare_step("chaos", chaos()).await.unwrap();
+        assert_eq!(again.cache_stats(), CacheStats { compiled: 0, loaded_from_disk: 1, in_memory: 1 });
+    }
+}

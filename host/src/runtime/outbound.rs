@@ -1,0 +1,253 @@
+//! Outbound HTTP from guests: the `WasiHttpHooks::send_request` seam where the capability
+//! policy, internal routing, credential injection and the outbound limits apply.
+//!
+//! Every request a guest sends comes here. Denials are recorded so that the caller can
+//! report `CAPABILITY_DENIED` naming the URL, whatever the guest does with the error.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::limits::Limits;
+use super::policy::{Policy, Target, default_port, is_non_public};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// On whose behalf a component runs; given to internal services and credential injection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub tenant_id: String,
+    pub app_sid: Option<String>,
+    pub actor_email: Option<String>,
+}
+
+/// What the runtime needs from its embedder to serve outbound requests.
+pub trait Gateway: Send + Sync + 'static {
+    /// Serves a request to `<service>.stage.internal` in-process; `None` when there is no
+    /// such service. The URI's path and query are relative to the service.
+    fn internal(
+        &self,
+        service: &str,
+        request: http::Request<Bytes>,
+        identity: &Identity,
+    ) -> BoxFuture<'static, Option<http::Response<Bytes>>>;
+
+    /// Headers the host adds to a request for `identity` (e.g. an OAuth token for Google);
+    /// the guest never sees them. An error refuses the request with that message.
+    fn credentials(
+        &self,
+        target: &Target<'_>,
+        identity: &Identity,
+    ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, String>>;
+}
+
+/// What an invocation's outbound traffic amounted to.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundReport {
+    pub requests: u32,
+    pub bytes: u64,
+    /// Time spent waiting on outbound requests (the host-call share of the invocation).
+    pub waiting: Duration,
+    /// Why the first refused request was refused (policy or limit), naming its URL.
+    pub refused: Option<Refusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The capability policy does not allow the destination.
+    Denied(String),
+    /// An outbound limit was reached.
+    Limit(String),
+    /// The host could not add credentials for the destination.
+    Credentials(String),
+}
+
+/// The per-invocation hooks plugged into wasi:http.
+pub(crate) struct OutboundHooks {
+    pub gateway: Arc<dyn Gateway>,
+    pub policy: Arc<Policy>,
+    pub identity: Identity,
+    pub limits: Limits,
+    pub allow_private: bool,
+    pub report: Arc<Mutex<OutboundReport>>,
+}
+
+type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _guest_done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let call = OutboundCall {
+            gateway: self.gateway.clone(),
+            policy: self.policy.clone(),
+            identity: self.identity.clone(),
+            limits: self.limits,
+            allow_private: self.allow_private,
+            report: self.report.clone(),
+        };
+        Box::new(async move {
+            let started = Instant::now();
+            let result = call.send(request, options).await;
+            call.report.lock().expect("report poisoned").waiting += started.elapsed();
+            let response = result?;
+            let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
+            Ok((response.map(|body| Full::new(body).map_err(|never| match never {}).boxed_unsync()), done))
+        })
+    }
+}
+
+struct OutboundCall {
+    gateway: Arc<dyn Gateway>,
+    policy: Arc<Policy>,
+    identity: Identity,
+    limits: Limits,
+    allow_private: bool,
+    report: Arc<Mutex<OutboundReport>>,
+}
+
+impl OutboundCall {
+    fn refuse(&self, refusal: Refusal) -> HttpError {
+        tracing::info!(refusal = ?refusal, tenant = %self.identity.tenant_id, "outbound request refused");
+        let mut report = self.report.lock().expect("report poisoned");
+        report.refused.get_or_insert(refusal);
+        HttpError::HttpRequestDenied
+    }
+
+    /// Adds `bytes` to the byte budget, refusing past the limit.
+    fn spend(&self, bytes: u64, url: &str) -> Result<(), HttpError> {
+        let over = {
+            let mut report = self.report.lock().expect("report poisoned");
+            report.bytes += bytes;
+            report.bytes > self.limits.outbound_bytes
+        };
+        if over {
+            return Err(self.refuse(Refusal::Limit(format!(
+                "outbound traffic passed {} bytes at {url}",
+                self.limits.outbound_bytes
+            ))));
+        }
+        Ok(())
+    }
+
+    fn remaining_bytes(&self) -> usize {
+        let spent = self.report.lock().expect("report poisoned").bytes;
+        self.limits.outbound_bytes.saturating_sub(spent) as usize
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let (mut parts, body) = request.into_parts();
+        let url = parts.uri.to_string();
+        let count = {
+            let mut report = self.report.lock().expect("report poisoned");
+            report.requests += 1;
+            report.requests
+        };
+        if count > self.limits.outbound_requests {
+            return Err(self.refuse(Refusal::Limit(format!(
+                "more than {} outbound requests (at {url})",
+                self.limits.outbound_requests
+            ))));
+        }
+        let scheme = parts.uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+        let host = parts.uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.trim_matches(['[', ']']).to_owned();
+        let port = parts.uri.port_u16().unwrap_or(default_port(&scheme));
+        let path = parts.uri.path().to_owned();
+        let method = parts.method.as_str().to_owned();
+        let target = Target { scheme: &scheme, host: &host, port, method: &method, path: &path };
+
+        let Some(destination) = self.policy.allows(&target) else {
+            return Err(self.refuse(Refusal::Denied(format!("{method} {url}"))));
+        };
+        let private_ok = destination.private && self.allow_private;
+
+        let body = Limited::new(body, self.remaining_bytes())
+            .collect()
+            .await
+            .map_err(|_| {
+                self.refuse(Refusal::Limit(format!("the request body to {url} exceeds the outbound byte limit")))
+            })?
+            .to_bytes();
+        self.spend(body.len() as u64, &url)?;
+
+        if let Some(service) = target.internal_service() {
+            let uri = parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            parts.uri = uri;
+            let response = self
+                .gateway
+                .internal(service, http::Request::from_parts(parts, body), &self.identity)
+                .await
+                .ok_or(HttpError::DestinationNotFound)?;
+            self.spend(response.body().len() as u64, &url)?;
+            return Ok(response);
+        }
+
+        let address = self.public_address(&host, port, private_ok, &url).await?;
+        // Plain HTTP connects to the address that was checked, so that a second DNS answer
+        // cannot point the request somewhere private; TLS keeps the name for verification.
+        if scheme == "http" {
+            let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            parts.uri = format!("http://{}{path_and_query}", std::net::SocketAddr::new(address, port))
+                .parse()
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        }
+        let credentials = self
+            .gateway
+            .credentials(&target, &self.identity)
+            .await
+            .map_err(|why| self.refuse(Refusal::Credentials(why)))?;
+        for (name, value) in credentials {
+            parts.headers.insert(name, value);
+        }
+
+        let request = http::Request::from_parts(parts, Full::new(body).map_err(|never| match never {}));
+        let (response, connection) = wasmtime_wasi_http::default_send_request(request, options).await?;
+        let connection = tokio::spawn(connection);
+        let (parts, body) = response.into_parts();
+        let collected = Limited::new(body, self.remaining_bytes()).collect().await;
+        connection.abort();
+        let body = collected
+            .map_err(|_| {
+                self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
+            })?
+            .to_bytes();
+        self.spend(body.len() as u64, &url)?;
+        Ok(http::Response::from_parts(parts, body))
+    }
+
+    /// Resolves `host` and refuses it when any address is not public (unless allowed).
+    async fn public_address(&self, host: &str, port: u16, private_ok: bool, url: &str) -> Result<IpAddr, HttpError> {
+        let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|_| HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None })?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        let first = *addresses.first().ok_or(HttpError::DestinationNotFound)?;
+        if !private_ok && let Some(private) = addresses.iter().find(|ip| is_non_public(**ip)) {
+            return Err(self.refuse(Refusal::Denied(format!("{url} resolves to the non-public address {private}"))));
+        }
+        Ok(first)
+    }
+}

@@ -1,0 +1,286 @@
+//! Run records: one row per workflow run and one per step, and `Idempotency-Key`
+//! reservations (a unique key per app, workflow and key).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Store, StoreError, StoreResult, now_ms};
+
+/// A run as recorded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub id: String,
+    pub app_sid: String,
+    pub app_version: i64,
+    pub workflow: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub input: Value,
+    pub auth: Value,
+    /// What the caller was (or will be) answered: `{status, headers, body}`.
+    pub answer: Option<Value>,
+    pub error: Option<Value>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Empty in listings.
+    pub steps: Vec<StepRecord>,
+    #[serde(skip)]
+    pub request_hash: Option<String>,
+}
+
+/// One step of a run as recorded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    pub index: i64,
+    pub id: Option<String>,
+    pub kind: String,
+    /// `succeeded`, `failed` or `skipped`.
+    pub status: String,
+    /// The resolved input, secrets redacted.
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    /// `{class, message}` of the final attempt.
+    pub error: Option<Value>,
+    /// `[{attempt, startedAt, durationMs, error?}]`.
+    pub attempts: Value,
+    pub stdout: String,
+    pub stderr: String,
+    pub log: Value,
+    pub timings: StepTimings,
+    pub started_at: i64,
+    pub finished_at: i64,
+}
+
+/// Microseconds spent instantiating, executing (guest code plus host calls), and waiting
+/// on host calls (outbound HTTP), summed over attempts.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepTimings {
+    pub instantiate_us: i64,
+    pub execute_us: i64,
+    pub host_us: i64,
+}
+
+/// A run about to start.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub tenant_id: String,
+    pub app_sid: String,
+    pub app_version: i64,
+    pub workflow: String,
+    pub input: Value,
+    pub auth: Value,
+    pub idempotency_key: Option<String>,
+    /// Identifies the request body, so that a key reused for another request is caught.
+    pub request_hash: String,
+}
+
+/// What starting a run found.
+#[derive(Debug, Clone)]
+pub enum RunStart {
+    Started,
+    /// A run with the same `Idempotency-Key` exists.
+    Existing(Box<RunRecord>),
+}
+
+/// The end of a run.
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub status: &'static str,
+    pub answer: Value,
+    pub error: Option<Value>,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Store {
+    /// Records a run as running, or finds the run its idempotency key already names.
+    pub async fn start_run(&self, run: NewRun) -> StoreResult<RunStart> {
+        self.write(move |c| {
+            if let Some(key) = &run.idempotency_key {
+                let existing = c
+                    .prepare_cached(&format!(
+                        "{RUN_SELECT} WHERE app_sid = ?1 AND workflow = ?2 AND idempotency_key = ?3"
+                    ))?
+                    .query_row(params![run.app_sid, run.workflow, key], run_from_row)
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok(RunStart::Existing(Box::new(existing)));
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO runs (id, tenant_id, app_sid, app_version, workflow, status, input, auth,
+                                   idempotency_key, request_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                run.id,
+                run.tenant_id,
+                run.app_sid,
+                run.app_version,
+                run.workflow,
+                run.input.to_string(),
+                run.auth.to_string(),
+                run.idempotency_key,
+                run.request_hash,
+                now_ms()
+            ])?;
+            Ok(RunStart::Started)
+        })
+        .await
+    }
+
+    /// Records how a run ended, with its steps, in one transaction.
+    pub async fn finish_run(&self, run_id: &str, finished: FinishedRun) -> StoreResult<()> {
+        let run_id = run_id.to_owned();
+        self.write(move |c| {
+            let now = now_ms();
+            c.prepare_cached("UPDATE runs SET status = ?2, answer = ?3, error = ?4, finished_at = ?5 WHERE id = ?1")?
+                .execute(params![
+                run_id,
+                finished.status,
+                finished.answer.to_string(),
+                finished.error.map(|e| e.to_string()),
+                now
+            ])?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO run_steps (run_id, idx, step_id, kind, status, input, output, error_class, error_message,
+                    attempts, stdout, stderr, log, instantiate_us, execute_us, host_us, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )?;
+            for step in finished.steps {
+                let (class, message) = match &step.error {
+                    Some(error) => {
+                        (error["class"].as_str().map(str::to_owned), error["message"].as_str().map(str::to_owned))
+                    }
+                    None => (None, None),
+                };
+                insert.execute(params![
+                    run_id,
+                    step.index,
+                    step.id,
+                    step.kind,
+                    step.status,
+                    step.input.map(|v| v.to_string()),
+                    step.output.map(|v| v.to_string()),
+                    class,
+                    message,
+                    step.attempts.to_string(),
+                    step.stdout,
+                    step.stderr,
+                    step.log.to_string(),
+                    step.timings.instantiate_us,
+                    step.timings.execute_us,
+                    step.timings.host_us,
+                    step.started_at,
+                    step.finished_at
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// A run of the tenant with its steps.
+    pub async fn get_run(&self, tenant_id: &str, run_id: &str) -> StoreResult<RunRecord> {
+        let (tenant_id, run_id) = (tenant_id.to_owned(), run_id.to_owned());
+        self.read(move |c| {
+            let mut run = c
+                .prepare_cached(&format!("{RUN_SELECT} WHERE id = ?1 AND tenant_id = ?2"))?
+                .query_row(params![run_id, tenant_id], run_from_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("run {run_id} not found")))?;
+            run.steps = steps_of(c, &run_id)?;
+            Ok(run)
+        })
+        .await
+    }
+
+    /// Runs of an app, newest first, without their steps.
+    pub async fn list_runs(&self, tenant_id: &str, app_sid: &str, limit: u32) -> StoreResult<Vec<RunRecord>> {
+        let (tenant_id, app_sid) = (tenant_id.to_owned(), app_sid.to_owned());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{RUN_SELECT} WHERE app_sid = ?1 AND tenant_id = ?2 ORDER BY created_at DESC, rowid DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![app_sid, tenant_id, limit], run_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Marks runs left `running` by a previous process as failed; returns how many.
+    pub async fn fail_interrupted_runs(&self) -> StoreResult<usize> {
+        self.write(|c| {
+            let error = serde_json::json!({
+                "code": "INTERNAL",
+                "message": "the server stopped while this run was in progress",
+            });
+            Ok(c.execute(
+                "UPDATE runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status = 'running'",
+                params![error.to_string(), now_ms()],
+            )?)
+        })
+        .await
+    }
+}
+
+const RUN_SELECT: &str =
+    "SELECT id, app_sid, app_version, workflow, status, input, auth, answer, error, idempotency_key,
+        created_at, finished_at, request_hash FROM runs";
+
+fn json(text: Option<String>) -> Option<Value> {
+    text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
+}
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get(0)?,
+        app_sid: r.get(1)?,
+        app_version: r.get(2)?,
+        workflow: r.get(3)?,
+        status: r.get(4)?,
+        input: json(r.get(5)?).unwrap_or(Value::Null),
+        auth: json(r.get(6)?).unwrap_or(Value::Null),
+        answer: json(r.get(7)?),
+        error: json(r.get(8)?),
+        idempotency_key: r.get(9)?,
+        created_at: r.get(10)?,
+        finished_at: r.get(11)?,
+        request_hash: r.get(12)?,
+        steps: Vec::new(),
+    })
+}
+
+fn steps_of(c: &Connection, run_id: &str) -> StoreResult<Vec<StepRecord>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT idx, step_id, kind, status, input, output, error_class, error_message, attempts, stdout, stderr, log,
+                instantiate_us, execute_us, host_us, started_at, finished_at
+         FROM run_steps WHERE run_id = ?1 ORDER BY idx",
+    )?;
+    let rows = stmt.query_map([run_id], |r| {
+        let class: Option<String> = r.get(6)?;
+        let message: Option<String> = r.get(7)?;
+        Ok(StepRecord {
+            index: r.get(0)?,
+            id: r.get(1)?,
+            kind: r.get(2)?,
+            status: r.get(3)?,
+            input: json(r.get(4)?),
+            output: json(r.get(5)?),
+            error: class.map(|class| serde_json::json!({ "class": class, "message": message })),
+            attempts: json(r.get(8)?).unwrap_or(Value::Null),
+            stdout: r.get(9)?,
+            stderr: r.get(10)?,
+            log: json(r.get(11)?).unwrap_or(Value::Null),
+            timings: StepTimings { instantiate_us: r.get(12)?, execute_us: r.get(13)?, host_us: r.get(14)? },
+            started_at: r.get(15)?,
+            finished_at: r.get(16)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,418 @@
+//! Runs one workflow: steps in order, each through the wasm runtime, with `if`, retries,
+//! per-step timeouts and `continueOnError`; produces the caller's answer and the records.
+//!
+//! The answer of a run is either the output of its `response` step (raw status, headers
+//! and body), the envelope `{runId, outputs}` when there is none, or an error envelope
+//! naming the failed step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::catalog::{ResolvedStep, StepKinds};
+use super::definition::{StepDef, WorkflowFile};
+use super::template::TemplateContext;
+use crate::envelope::ErrorCode;
+use crate::runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
+use crate::store::runs::{StepRecord, StepTimings};
+use crate::store::{now_ms, sha256_hex};
+
+/// The step kind whose output is the run's HTTP answer.
+pub const RESPONSE_KIND: &str = "response";
+
+/// Everything a run needs to know about its app, caller and input.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub run_id: String,
+    pub tenant_id: String,
+    pub app_sid: String,
+    pub app_name: String,
+    pub app_version: i64,
+    /// The app's config merged over the file's `config`.
+    pub config: Value,
+    pub workflow: String,
+    pub input: Value,
+    /// `{email, name, userId}` of the verified caller (nulls when anonymous).
+    pub auth: Value,
+    /// The caller's `Idempotency-Key`, or the run id: steps' idempotency keys derive from
+    /// it, so a replayed request gives every step the key it had the first time.
+    pub idempotency_base: String,
+    pub started_at: i64,
+}
+
+/// What the caller receives.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Map<String, Value>,
+    pub body: Value,
+}
+
+impl Answer {
+    fn envelope_error(code: ErrorCode, message: String, details: Value) -> Answer {
+        let body =
+            json!({ "success": false, "error": { "code": code.as_str(), "message": message, "details": details } });
+        Answer { status: code.status().as_u16(), headers: Map::new(), body }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub succeeded: bool,
+    pub answer: Answer,
+    /// `{code, message, step}` when the run failed.
+    pub error: Option<Value>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// Executes runs. One per server.
+pub struct Executor {
+    pub runtime: Arc<Runtime>,
+    pub kinds: Arc<StepKinds>,
+}
+
+impl Executor {
+    pub async fn execute(&self, file: &WorkflowFile, plan: &RunPlan) -> RunOutcome {
+        let Some(workflow) = file.workflow(&plan.workflow) else {
+            let message = format!("workflow {} not found in app {}", plan.workflow, plan.app_sid);
+            return failed(
+                Answer::envelope_error(ErrorCode::NotFound, message.clone(), Value::Null),
+                message,
+                Vec::new(),
+            );
+        };
+        let app = json!({ "sid": plan.app_sid, "name": plan.app_name, "version": plan.app_version });
+        let run = json!({ "id": plan.run_id, "startedAt": plan.started_at });
+        let mut context = TemplateContext::new(&plan.input, &plan.auth, &plan.config, &app, &run);
+        let identity = Identity {
+            tenant_id: plan.tenant_id.clone(),
+            app_sid: Some(plan.app_sid.clone()),
+            actor_email: plan.auth["email"].as_str().map(str::to_owned),
+        };
+        let mut outputs = Map::new();
+        let mut response: Option<Answer> = None;
+        let mut records = Vec::with_capacity(workflow.steps.len());
+
+        for step in &workflow.steps {
+            let started_at = now_ms();
+            match file.should_run(step, &context) {
+                Ok(true) => {}
+                Ok(false) => {
+                    records.push(skipped(step, started_at));
+                    continue;
+                }
+                Err(e) => return template_failure(step, e.to_string(), records),
+            }
+            let input = match file.resolve_input(step, &context) {
+                Ok(input) => input,
+                Err(e) => return template_failure(step, e.to_string(), records),
+            };
+            let attempt = self.run_step(step, &input, plan, &identity).await;
+            let mut record = attempt.record(step, &input, started_at);
+            match attempt.result {
+                Ok(output) => {
+                    if step.kind == RESPONSE_KIND {
+                        response = Some(response_answer(&output));
+                    }
+                    if let Some(id) = &step.id {
+                        context.insert_step_output(id, &output);
+                    }
+                    outputs.insert(step.label(), output.clone());
+                    record.output = Some(output);
+                    records.push(record);
+                }
+                Err(failure) if step.continue_on_error => {
+                    let error = failure_json(&failure);
+                    if let Some(id) = &step.id {
+                        context.insert_step_output(id, &json!({ "error": error }));
+                    }
+                    outputs.insert(step.label(), json!({ "error": error }));
+                    records.push(record);
+                }
+                Err(failure) => {
+                    records.push(record);
+                    return step_failure(step, &failure, records);
+                }
+            }
+        }
+        let answer = response.unwrap_or_else(|| Answer {
+            status: 200,
+            headers: Map::new(),
+            body: json!({ "success": true, "data": { "runId": plan.run_id, "outputs": outputs } }),
+        });
+        RunOutcome { succeeded: true, answer, error: None, steps: records }
+    }
+
+    /// Invokes a step until it succeeds, fails for good, or runs out of retries.
+    async fn run_step(&self, step: &StepDef, input: &Value, plan: &RunPlan, identity: &Identity) -> Attempts {
+        let mut attempts = Attempts::default();
+        let resolved = match self.kinds.resolve(&plan.tenant_id, &step.kind).await {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                attempts.result = Err(StepFailure::Instantiate(e.to_string()));
+                return attempts;
+            }
+        };
+        let idempotency_key = step_idempotency_key(plan, step.index);
+        let input_text = input.to_string();
+        let mut attempt: u32 = 1;
+        loop {
+            let call = self.call(&resolved, step, plan, identity, attempt, &idempotency_key, &input_text);
+            let invocation = self.runtime.invoke_step(&resolved.prepared, call).await;
+            let failure = attempts.absorb(attempt, invocation);
+            let Some(failure) = failure else { return attempts };
+            let retry_after = match (&failure, &step.retry) {
+                (StepFailure::Step { class: ErrorClass::RateLimited, retry_after, .. }, Some(policy))
+                    if policy.allows_retry(attempt) =>
+                {
+                    retry_after.unwrap_or_else(|| policy.delay_before_retry(attempt, &mut rand::rng()))
+                }
+                (StepFailure::Step { class: ErrorClass::Transient, .. } | StepFailure::Timeout(_), Some(policy))
+                    if policy.allows_retry(attempt) =>
+                {
+                    policy.delay_before_retry(attempt, &mut rand::rng())
+                }
+                _ => {
+                    attempts.result = Err(failure);
+                    return attempts;
+                }
+            };
+            tokio::time::sleep(retry_after).await;
+            attempt += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &self,
+        resolved: &ResolvedStep,
+        step: &StepDef,
+        plan: &RunPlan,
+        identity: &Identity,
+        attempt: u32,
+        idempotency_key: &str,
+        input: &str,
+    ) -> StepCall {
+        let mut limits = resolved.limits;
+        if let Some(timeout) = step.timeout_ms {
+            limits.wall_time_ms = timeout;
+        }
+        StepCall {
+            context: StepContext {
+                run_id: plan.run_id.clone(),
+                app_sid: plan.app_sid.clone(),
+                workflow: plan.workflow.clone(),
+                step_id: step.label(),
+                attempt,
+                idempotency_key: idempotency_key.to_owned(),
+            },
+            input: input.to_owned(),
+            identity: identity.clone(),
+            policy: resolved.policy.clone(),
+            limits,
+        }
+    }
+}
+
+/// Stable per (app, version, workflow, caller key or run id, step index).
+fn step_idempotency_key(plan: &RunPlan, index: usize) -> String {
+    let material =
+        format!("{}\n{}\n{}\n{}\n{index}", plan.app_sid, plan.app_version, plan.workflow, plan.idempotency_base);
+    format!("stp_{}", &sha256_hex(material.as_bytes())[..40])
+}
+
+/// The attempts of one step so far.
+struct Attempts {
+    result: Result<Value, StepFailure>,
+    list: Vec<Value>,
+    timings: StepTimings,
+    stdout: String,
+    stderr: String,
+    log: Vec<Value>,
+}
+
+impl Default for Attempts {
+    fn default() -> Attempts {
+        Attempts {
+            result: Ok(Value::Null),
+            list: Vec::new(),
+            timings: StepTimings::default(),
+            stdout: String::new(),
+            stderr: String::new(),
+            log: Vec::new(),
+        }
+    }
+}
+
+impl Attempts {
+    /// Records an invocation; returns its failure, if any.
+    fn absorb(&mut self, attempt: u32, invocation: Invocation) -> Option<StepFailure> {
+        let started = now_ms() - (invocation.instantiate + invocation.execute).as_millis() as i64;
+        self.timings.instantiate_us += invocation.instantiate.as_micros() as i64;
+        self.timings.execute_us += invocation.execute.as_micros() as i64;
+        self.timings.host_us += invocation.outbound.waiting.as_micros() as i64;
+        self.stdout.push_str(&invocation.stdout);
+        self.stderr.push_str(&invocation.stderr);
+        self.log.extend(
+            invocation
+                .log
+                .iter()
+                .map(|line| json!({ "attempt": attempt, "level": line.level, "message": line.message })),
+        );
+        let duration_ms = (invocation.instantiate + invocation.execute).as_secs_f64() * 1000.0;
+        let outcome = invocation.outcome.and_then(|text| {
+            serde_json::from_str::<Value>(&text).map_err(|e| StepFailure::Step {
+                class: ErrorClass::Permanent,
+                message: format!("the step's output is not JSON: {e}"),
+                retry_after: None,
+            })
+        });
+        match outcome {
+            Ok(output) => {
+                self.list.push(json!({ "attempt": attempt, "startedAt": started, "durationMs": duration_ms }));
+                self.result = Ok(output);
+                None
+            }
+            Err(failure) => {
+                self.list.push(json!({ "attempt": attempt, "startedAt": started, "durationMs": duration_ms, "error": failure_json(&failure) }));
+                Some(failure)
+            }
+        }
+    }
+
+    fn record(&self, step: &StepDef, input: &Value, started_at: i64) -> StepRecord {
+        let (status, error) = match &self.result {
+            Ok(_) => ("succeeded", None),
+            Err(failure) => ("failed", Some(failure_json(failure))),
+        };
+        StepRecord {
+            index: step.index as i64,
+            id: step.id.clone(),
+            kind: step.kind.clone(),
+            status: status.into(),
+            input: Some(redact(input)),
+            output: None,
+            error,
+            attempts: Value::Array(self.list.clone()),
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+            log: Value::Array(self.log.clone()),
+            timings: self.timings,
+            started_at,
+            finished_at: now_ms(),
+        }
+    }
+}
+
+fn skipped(step: &StepDef, at: i64) -> StepRecord {
+    StepRecord {
+        index: step.index as i64,
+        id: step.id.clone(),
+        kind: step.kind.clone(),
+        status: "skipped".into(),
+        input: None,
+        output: None,
+        error: None,
+        attempts: json!([]),
+        stdout: String::new(),
+        stderr: String::new(),
+        log: json!([]),
+        timings: StepTimings::default(),
+        started_at: at,
+        finished_at: at,
+    }
+}
+
+/// `{class, message}` of a failure, as recorded and as seen by later steps.
+pub fn failure_json(failure: &StepFailure) -> Value {
+    let class = match failure {
+        StepFailure::Step { class, .. } => serde_json::to_value(class).unwrap_or(Value::Null),
+        StepFailure::Denied(_) => json!("capability-denied"),
+        StepFailure::OutboundLimit(_) => json!("limit-exceeded"),
+        StepFailure::Credentials(_) => json!("unauthorized"),
+        StepFailure::Timeout(_) => json!("timeout"),
+        StepFailure::MemoryExceeded { .. } | StepFailure::OutputTooLarge { .. } => json!("limit-exceeded"),
+        StepFailure::Trap(_) => json!("crashed"),
+        StepFailure::Instantiate(_) => json!("unavailable"),
+    };
+    json!({ "class": class, "message": failure.to_string() })
+}
+
+fn failed(answer: Answer, message: String, steps: Vec<StepRecord>) -> RunOutcome {
+    let code = answer.body["error"]["code"].clone();
+    RunOutcome { succeeded: false, error: Some(json!({ "code": code, "message": message })), answer, steps }
+}
+
+fn step_details(step: &StepDef) -> Value {
+    json!({ "stepIndex": step.index, "stepId": step.id, "kind": step.kind })
+}
+
+fn template_failure(step: &StepDef, why: String, steps: Vec<StepRecord>) -> RunOutcome {
+    let message = format!("step {} ({}, {}): {why}", step.index, step.label(), step.kind);
+    let answer = Answer::envelope_error(ErrorCode::ValidationFailed, message.clone(), step_details(step));
+    failed(answer, message, steps)
+}
+
+fn step_failure(step: &StepDef, failure: &StepFailure, steps: Vec<StepRecord>) -> RunOutcome {
+    let code = match failure {
+        StepFailure::Timeout(_) => ErrorCode::StepTimeout,
+        StepFailure::Denied(_) => ErrorCode::CapabilityDenied,
+        _ => ErrorCode::StepFailed,
+    };
+    let message = format!("step {} ({}, {}) failed: {failure}", step.index, step.label(), step.kind);
+    let mut details = step_details(step);
+    details["error"] = failure_json(failure);
+    failed(Answer::envelope_error(code, message.clone(), details), message, steps)
+}
+
+/// The `response` step's output as the run's answer.
+fn response_answer(output: &Value) -> Answer {
+    Answer {
+        status: output["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
+        headers: output["headers"].as_object().cloned().unwrap_or_default(),
+        body: output["body"].clone(),
+    }
+}
+
+/// Field names whose values are hidden in run records.
+const SECRET_WORDS: [&str; 6] = ["password", "secret", "token", "apikey", "api_key", "authorization"];
+
+/// The value with every field whose name suggests a secret replaced by `"[redacted]"`.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(name, value)| {
+                    let lower = name.to_ascii_lowercase().replace('-', "_");
+                    let secret = SECRET_WORDS.iter().any(|word| lower.contains(word));
+                    (name.clone(), if secret { json!("[redacted]") } else { redact(value) })
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// How long to wait at most for a run before answering 202.
+pub fn bounded_wait(requested_ms: Option<u64>) -> Duration {
+    Duration::from_millis(requested_ms.unwrap_or(30_000).min(300_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secret_fields() {
+        let value = json!({ "name": "x", "apiKey": "k", "nested": [{ "Authorization": "Bearer t", "ok": 1 }], "client_secret": "s" });
+        assert_eq!(
+            redact(&value),
+            json!({ "name": "x", "apiKey": "[redacted]", "nested": [{ "Authorization": "[redacted]", "ok": 1 }], "client_secret": "[redacted]" })
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Starting runs: the run record, `Idempotency-Key` replays, the bounded synchronous wait
+//! and the background execution that outlives it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::definition::WorkflowFile;
+use super::executor::{Answer, Executor, RunPlan};
+use crate::store::runs::{FinishedRun, NewRun, RunStart};
+use crate::store::{Store, StoreError, new_id, now_ms, sha256_hex};
+
+/// A request to run a workflow, authorised and resolved by the caller.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub tenant_id: String,
+    pub app_sid: String,
+    pub app_name: String,
+    pub app_version: i64,
+    pub config: Value,
+    pub workflow: String,
+    pub input: Value,
+    pub auth: Value,
+    pub idempotency_key: Option<String>,
+}
+
+/// What the caller gets now.
+#[derive(Debug, Clone)]
+pub enum RunAnswer {
+    /// The run finished (now, or earlier for a replay).
+    Finished { run_id: String, answer: Answer, replayed: bool },
+    /// Still running past the wait; follow it by id.
+    Pending { run_id: String },
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// The `Idempotency-Key` was used for a different request.
+    KeyReused {
+        run_id: String,
+    },
+    Store(StoreError),
+}
+
+impl From<StoreError> for RunError {
+    fn from(error: StoreError) -> RunError {
+        RunError::Store(error)
+    }
+}
+
+/// Starts runs and tracks those in progress.
+pub struct Runner {
+    store: Store,
+    executor: Arc<Executor>,
+    in_progress: Arc<Mutex<HashMap<String, watch::Receiver<Option<Answer>>>>>,
+}
+
+impl Runner {
+    pub fn new(store: Store, executor: Arc<Executor>) -> Runner {
+        Runner { store, executor, in_progress: Arc::default() }
+    }
+
+    /// Runs `request` with `file`, answering once it finishes or after `wait`.
+    pub async fn run(
+        &self,
+        file: Arc<WorkflowFile>,
+        request: RunRequest,
+        wait: Duration,
+    ) -> Result<RunAnswer, RunError> {
+        let request_hash = sha256_hex(json!([request.workflow, request.input]).to_string().as_bytes());
+        let run_id = new_id("run_");
+        let started = self
+            .store
+            .start_run(NewRun {
+                id: run_id.clone(),
+                tenant_id: request.tenant_id.clone(),
+                app_sid: request.app_sid.clone(),
+                app_version: request.app_version,
+                workflow: request.workflow.clone(),
+                input: request.input.clone(),
+                auth: request.auth.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                request_hash: request_hash.clone(),
+            })
+            .await?;
+        if let RunStart::Existing(existing) = started {
+            if existing.request_hash.as_deref() != Some(request_hash.as_str()) {
+                return Err(RunError::KeyReused { run_id: existing.id });
+            }
+            if let Some(answer) = existing.answer.and_then(|a| serde_json::from_value::<Answer>(a).ok()) {
+                return Ok(RunAnswer::Finished { run_id: existing.id, answer, replayed: true });
+            }
+            return Ok(self.wait_for(&existing.id, wait, true).await);
+        }
+
+        let plan = RunPlan {
+            run_id: run_id.clone(),
+            tenant_id: request.tenant_id,
+            app_sid: request.app_sid,
+            app_name: request.app_name,
+            app_version: request.app_version,
+            config: request.config,
+            workflow: request.workflow,
+            input: request.input,
+            auth: request.auth,
+            idempotency_base: request.idempotency_key.unwrap_or_else(|| run_id.clone()),
+            started_at: now_ms(),
+        };
+        let (done, watcher) = watch::channel(None);
+        self.in_progress.lock().expect("runner poisoned").insert(run_id.clone(), watcher);
+        let (store, executor, in_progress) = (self.store.clone(), self.executor.clone(), self.in_progress.clone());
+        // The run goes on in its own task, so that a caller who stops waiting (or hangs up)
+        // does not stop it.
+        tokio::spawn(async move {
+            let outcome = executor.execute(&file, &plan).await;
+            let finished = FinishedRun {
+                status: if outcome.succeeded { "succeeded" } else { "failed" },
+                answer: serde_json::to_value(&outcome.answer).unwrap_or(Value::Null),
+                error: outcome.error,
+                steps: outcome.steps,
+            };
+            if let Err(e) = store.finish_run(&plan.run_id, finished).await {
+                tracing::error!(run = %plan.run_id, error = %e, "could not record the end of a run");
+            }
+            let _ = done.send(Some(outcome.answer));
+            in_progress.lock().expect("runner poisoned").remove(&plan.run_id);
+        });
+        Ok(self.wait_for(&run_id, wait, false).await)
+    }
+
+    /// Waits up to `wait` for a run of this process to finish.
+    async fn wait_for(&self, run_id: &str, wait: Duration, replayed: bool) -> RunAnswer {
+        let watcher = self.in_progress.lock().expect("runner poisoned").get(run_id).cloned();
+        let pending = RunAnswer::Pending { run_id: run_id.to_owned() };
+        let Some(mut watcher) = watcher else { return pending };
+        match tokio::time::timeout(wait, watcher.wait_for(Option::is_some)).await {
+            Ok(Ok(answer)) => match answer.clone() {
+                Some(answer) => RunAnswer::Finished { run_id: run_id.to_owned(), answer, replayed },
+                None => pending,
+            },
+            _ => pending,
+        }
+    }
+}
