@@ -338,6 +338,14 @@ async fn sandboxed_steps_cannot_hurt_the_server() {
     assert_eq!(fetched.status, 200, "{:?}", fetched.body);
     assert_eq!(fetched.body["data"]["outputs"]["chaos"], json!({ "status": 200, "body": "hello from loopback" }));
 
+    // The guest sees no environment, arguments, files or sockets.
+    let probe = server.publish(chaos_app("test.chaos", json!({ "mode": "probe" }), json!({}))).await;
+    let seen = run(&server, &probe, "go", json!({})).await;
+    let seen = &seen.body["data"]["outputs"]["chaos"];
+    assert_eq!((seen["env"].clone(), seen["args"].clone()), (json!([]), json!([])), "{seen}");
+    assert!(seen["files"]["error"].is_string(), "{seen}");
+    assert!(seen["socket"]["error"].is_string(), "{seen}");
+
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(pinger.await.unwrap() > 3);
 

@@ -95,7 +95,7 @@ fn load_or_compile(engine: &Engine, path: &Path, wasm: &[u8]) -> anyhow::Result<
     }
     let component = Component::new(engine, wasm)?;
     // Unique per writer: servers may share one artifact folder.
-    let temporary = path.with_extension(format!("{}.{}.tmp", std::process::id(), crate::store::new_id("")));
+    let temporary = path.with_extension(format!("{}.{}.tmp", std::process::id(), crate::store::random_token(8)));
     std::fs::write(&temporary, component.serialize()?)?;
     std::fs::rename(&temporary, path)?;
     Ok((component, false))

@@ -42,6 +42,9 @@ use self::step::{StepPre, StepState};
 /// deadline on a tick.
 pub const TICK: Duration = Duration::from_millis(1);
 
+/// Bytes of each pooled memory and table kept resident between instances.
+const KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
+
 /// Instances that may be alive at once (each holds a pooled memory slot).
 const MAX_CONCURRENT_INSTANCES: u32 = 256;
 
@@ -83,7 +86,15 @@ impl Runtime {
             .total_memories(MAX_CONCURRENT_INSTANCES * 2)
             .total_tables(MAX_CONCURRENT_INSTANCES * 4)
             .total_stacks(MAX_CONCURRENT_INSTANCES)
-            .max_memory_size(config.default_limits.memory_bytes.max(256 * 1024 * 1024));
+            .max_memory_size(config.default_limits.memory_bytes.max(256 * 1024 * 1024))
+            // Reset a used slot by rewriting only its dirty pages (found with the kernel's
+            // PAGEMAP_SCAN) and keep them resident, instead of madvise + page faults + TLB
+            // shootdowns on every invocation; what cannot be handled so is decommitted in
+            // batches.
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+            .decommit_batch_size(16);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
 

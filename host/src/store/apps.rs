@@ -79,13 +79,16 @@ impl Store {
 
     /// Publishes the session's current files as the app's next version.
     pub async fn republish_app(&self, tenant_id: &str, sid: &str, guard: FileGuard) -> StoreResult<AppVersion> {
-        let (tenant_id, sid) = (tenant_id.to_owned(), sid.to_owned());
-        self.write(move |c| {
-            let app = get(c, &tenant_id, &sid)?;
-            guard.check(c, &app.session_id)?;
-            add_version(c, &app.sid, &app.session_id)
-        })
-        .await
+        let (tenant_id, key) = (tenant_id.to_owned(), sid.to_owned());
+        let version = self
+            .write(move |c| {
+                let app = get(c, &tenant_id, &key)?;
+                guard.check(c, &app.session_id)?;
+                add_version(c, &app.sid, &app.session_id)
+            })
+            .await;
+        self.app_cache.forget(sid);
+        version
     }
 
     /// Apps of a tenant, newest first; with `session`, only the app attached to it.
@@ -108,6 +111,12 @@ impl Store {
     }
 
     pub async fn update_app(&self, tenant_id: &str, sid: &str, patch: AppPatch) -> StoreResult<App> {
+        let updated = self.update_app_uncached(tenant_id, sid, patch).await;
+        self.app_cache.forget(sid);
+        updated
+    }
+
+    async fn update_app_uncached(&self, tenant_id: &str, sid: &str, patch: AppPatch) -> StoreResult<App> {
         let (tenant_id, sid) = (tenant_id.to_owned(), sid.to_owned());
         self.write(move |c| {
             let app = get(c, &tenant_id, &sid)?;
@@ -146,10 +155,55 @@ impl Store {
     }
 }
 
+/// Apps by sid with their tenant, filled by [`Store::find_app`] and emptied of an app
+/// whenever this module changes it.
+#[derive(Default)]
+pub(super) struct AppCache(std::sync::Mutex<CachedApps>);
+
+#[derive(Default)]
+struct CachedApps {
+    apps: std::collections::HashMap<String, (String, App)>,
+    /// Bumped by every change, so that a lookup racing a change does not cache stale data.
+    generation: u64,
+}
+
+impl AppCache {
+    /// The cached entry, or the generation a lookup must still see to cache its result.
+    fn get(&self, sid: &str) -> Result<(String, App), u64> {
+        let cached = self.0.lock().expect("app cache poisoned");
+        cached.apps.get(sid).cloned().ok_or(cached.generation)
+    }
+
+    fn put(&self, sid: &str, entry: (String, App), generation: u64) {
+        let mut cached = self.0.lock().expect("app cache poisoned");
+        if cached.generation == generation {
+            cached.apps.insert(sid.to_owned(), entry);
+        }
+    }
+
+    fn forget(&self, sid: &str) {
+        let mut cached = self.0.lock().expect("app cache poisoned");
+        cached.generation += 1;
+        cached.apps.remove(sid);
+    }
+}
+
 impl Store {
     /// An app by sid whatever its tenant, with the tenant id (for routes addressed by app,
     /// such as runs, whose callers may be end users rather than API keys).
     pub async fn find_app(&self, sid: &str) -> StoreResult<Option<(String, App)>> {
+        let generation = match self.app_cache.get(sid) {
+            Ok(entry) => return Ok(Some(entry)),
+            Err(generation) => generation,
+        };
+        let found = self.find_app_uncached(sid).await?;
+        if let Some(entry) = &found {
+            self.app_cache.put(sid, entry.clone(), generation);
+        }
+        Ok(found)
+    }
+
+    async fn find_app_uncached(&self, sid: &str) -> StoreResult<Option<(String, App)>> {
         let sid = sid.to_owned();
         self.read(move |c| {
             let tenant: Option<String> = c

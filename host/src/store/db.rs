@@ -28,6 +28,8 @@ type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Reply + Send>;
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     readers: Arc<Readers>,
+    /// Apps by sid, for the lookups every run makes; the apps module keeps it current.
+    pub(super) app_cache: Arc<super::apps::AppCache>,
 }
 
 struct Readers {
@@ -63,6 +65,7 @@ impl Store {
         Ok(Store {
             jobs,
             readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Arc::new(Semaphore::new(READERS)) }),
+            app_cache: Arc::default(),
         })
     }
 
@@ -124,22 +127,25 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // a crash of the process or of the machine.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Reads come from the page cache through a memory map rather than pread calls.
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
     Ok(conn)
 }
 
 /// Runs one job inside a savepoint of the batch transaction so that its failure undoes
 /// only its own changes.
 fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("write panicked".into())));
     match outcome {
         Ok(value) => {
-            conn.execute_batch("RELEASE job")?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
             Ok(value)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
             Err(e)
         }
     }

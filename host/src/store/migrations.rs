@@ -204,7 +204,7 @@ const MIGRATIONS: &[&str] = &[
         started_at      INTEGER NOT NULL,
         finished_at     INTEGER NOT NULL,
         PRIMARY KEY (run_id, idx)
-    ) WITHOUT ROWID;
+    );
 
     CREATE TABLE plugins (
         tenant_id   TEXT NOT NULL REFERENCES tenants(id),

@@ -98,7 +98,8 @@ pub struct FinishedRun {
 }
 
 impl Store {
-    /// Records a run as running, or finds the run its idempotency key already names.
+    /// Records a run as running (unless it is already recorded), or finds the run its
+    /// idempotency key already names.
     pub async fn start_run(&self, run: NewRun) -> StoreResult<RunStart> {
         self.write(move |c| {
             if let Some(key) = &run.idempotency_key {
@@ -113,8 +114,8 @@ impl Store {
                 }
             }
             c.prepare_cached(
-                "INSERT INTO runs (id, tenant_id, app_sid, app_version, workflow, status, input, auth,
-                                   idempotency_key, request_hash, created_at)
+                "INSERT OR IGNORE INTO runs (id, tenant_id, app_sid, app_version, workflow, status, input, auth,
+                                             idempotency_key, request_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
@@ -134,17 +135,34 @@ impl Store {
         .await
     }
 
-    /// Records how a run ended, with its steps, in one transaction.
-    pub async fn finish_run(&self, run_id: &str, finished: FinishedRun) -> StoreResult<()> {
-        let run_id = run_id.to_owned();
+    /// Records how a run ended, with its steps, in one transaction. The run's row is
+    /// written now if [`Store::start_run`] was not needed (no idempotency key, answered in
+    /// time), else completed.
+    pub async fn finish_run(&self, run: NewRun, started_at: i64, finished: FinishedRun) -> StoreResult<()> {
         self.write(move |c| {
             let now = now_ms();
-            c.prepare_cached("UPDATE runs SET status = ?2, answer = ?3, error = ?4, finished_at = ?5 WHERE id = ?1")?
-                .execute(params![
+            let run_id = run.id;
+            c.prepare_cached(
+                "INSERT INTO runs (id, tenant_id, app_sid, app_version, workflow, status, input, auth, answer, error,
+                                   idempotency_key, request_hash, created_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, answer = excluded.answer,
+                     error = excluded.error, finished_at = excluded.finished_at",
+            )?
+            .execute(params![
                 run_id,
+                run.tenant_id,
+                run.app_sid,
+                run.app_version,
+                run.workflow,
                 finished.status,
+                run.input.to_string(),
+                run.auth.to_string(),
                 finished.answer.to_string(),
                 finished.error.map(|e| e.to_string()),
+                run.idempotency_key,
+                run.request_hash,
+                started_at,
                 now
             ])?;
             let mut insert = c.prepare_cached(

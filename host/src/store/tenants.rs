@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, StoreResult, new_id, now_ms, sha256_hex};
+use super::{Store, StoreError, StoreResult, new_id, now_ms, random_token, sha256_hex};
 
 /// The tenant created at first start; the local admin belongs to it.
 pub const DEFAULT_TENANT: &str = "default";
@@ -113,7 +113,7 @@ impl Store {
         self.write(move |c| {
             tenant_exists(c, &tenant_id)?;
             let user_id = ensure_user(c, &tenant_id, &email, user_name.as_deref())?;
-            let secret = format!("stage_sk_{}{}", new_id(""), new_id(""));
+            let secret = format!("stage_sk_{}", random_token(40));
             let key = ApiKey {
                 id: new_id("key_"),
                 tenant_id,

@@ -64,6 +64,10 @@ impl Runner {
     }
 
     /// Runs `request` with `file`, answering once it finishes or after `wait`.
+    ///
+    /// A run is recorded when it ends; it is recorded earlier only when that is needed: an
+    /// `Idempotency-Key` is reserved before anything runs, and a caller about to be told
+    /// 202 gets the answer only once the running record is durable.
     pub async fn run(
         &self,
         file: Arc<WorkflowFile>,
@@ -72,21 +76,20 @@ impl Runner {
     ) -> Result<RunAnswer, RunError> {
         let request_hash = sha256_hex(json!([request.workflow, request.input]).to_string().as_bytes());
         let run_id = new_id("run_");
-        let started = self
-            .store
-            .start_run(NewRun {
-                id: run_id.clone(),
-                tenant_id: request.tenant_id.clone(),
-                app_sid: request.app_sid.clone(),
-                app_version: request.app_version,
-                workflow: request.workflow.clone(),
-                input: request.input.clone(),
-                auth: request.auth.clone(),
-                idempotency_key: request.idempotency_key.clone(),
-                request_hash: request_hash.clone(),
-            })
-            .await?;
-        if let RunStart::Existing(existing) = started {
+        let record = NewRun {
+            id: run_id.clone(),
+            tenant_id: request.tenant_id.clone(),
+            app_sid: request.app_sid.clone(),
+            app_version: request.app_version,
+            workflow: request.workflow.clone(),
+            input: request.input.clone(),
+            auth: request.auth.clone(),
+            idempotency_key: request.idempotency_key.clone(),
+            request_hash: request_hash.clone(),
+        };
+        if record.idempotency_key.is_some()
+            && let RunStart::Existing(existing) = self.store.start_run(record.clone()).await?
+        {
             if existing.request_hash.as_deref() != Some(request_hash.as_str()) {
                 return Err(RunError::KeyReused { run_id: existing.id });
             }
@@ -110,8 +113,9 @@ impl Runner {
             started_at: now_ms(),
         };
         let (done, watcher) = watch::channel(None);
-        self.in_progress.lock().expect("runner poisoned").insert(run_id.clone(), watcher);
+        self.in_progress.lock().expect("runner poisoned").insert(run_id.clone(), watcher.clone());
         let (store, executor, in_progress) = (self.store.clone(), self.executor.clone(), self.in_progress.clone());
+        let final_record = record.clone();
         // The run goes on in its own task, so that a caller who stops waiting (or hangs up)
         // does not stop it.
         tokio::spawn(async move {
@@ -122,26 +126,46 @@ impl Runner {
                 error: outcome.error,
                 steps: outcome.steps,
             };
-            if let Err(e) = store.finish_run(&plan.run_id, finished).await {
+            if let Err(e) = store.finish_run(final_record, plan.started_at, finished).await {
                 tracing::error!(run = %plan.run_id, error = %e, "could not record the end of a run");
             }
             let _ = done.send(Some(outcome.answer));
             in_progress.lock().expect("runner poisoned").remove(&plan.run_id);
         });
-        Ok(self.wait_for(&run_id, wait, false).await)
+        match wait_on(watcher.clone(), &run_id, wait, false).await {
+            RunAnswer::Pending { run_id } => {
+                self.store.start_run(record).await?;
+                Ok(wait_on(watcher, &run_id, Duration::ZERO, false).await)
+            }
+            finished => Ok(finished),
+        }
     }
 
     /// Waits up to `wait` for a run of this process to finish.
     async fn wait_for(&self, run_id: &str, wait: Duration, replayed: bool) -> RunAnswer {
         let watcher = self.in_progress.lock().expect("runner poisoned").get(run_id).cloned();
-        let pending = RunAnswer::Pending { run_id: run_id.to_owned() };
-        let Some(mut watcher) = watcher else { return pending };
-        match tokio::time::timeout(wait, watcher.wait_for(Option::is_some)).await {
-            Ok(Ok(answer)) => match answer.clone() {
-                Some(answer) => RunAnswer::Finished { run_id: run_id.to_owned(), answer, replayed },
-                None => pending,
-            },
-            _ => pending,
+        match watcher {
+            Some(watcher) => wait_on(watcher, run_id, wait, replayed).await,
+            None => RunAnswer::Pending { run_id: run_id.to_owned() },
         }
+    }
+}
+
+/// Waits up to `wait` for the answer a run's watcher will carry.
+async fn wait_on(
+    mut watcher: watch::Receiver<Option<Answer>>,
+    run_id: &str,
+    wait: Duration,
+    replayed: bool,
+) -> RunAnswer {
+    let finished = tokio::time::timeout(wait, watcher.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .map(|a| a.clone());
+    let answer = finished.flatten().or_else(|| watcher.borrow().clone());
+    match answer {
+        Some(answer) => RunAnswer::Finished { run_id: run_id.to_owned(), answer, replayed },
+        None => RunAnswer::Pending { run_id: run_id.to_owned() },
     }
 }
