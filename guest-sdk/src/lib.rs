@@ -19,6 +19,7 @@
 //! This crate also compiles for the host target (so that the workspace builds and tests
 //! natively); there the host imports are unreachable stubs.
 
+pub mod google;
 pub mod http;
 pub mod log;
 

@@ -33,6 +33,8 @@ pub struct Config {
     pub limits: Limits,
     #[command(flatten)]
     pub steps: StepSettings,
+    #[command(flatten)]
+    pub google: GoogleSettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -57,6 +59,29 @@ pub struct StepSettings {
     /// Where compiled components are cached (default: DATA_DIR/compiled).
     #[arg(long, env = "STAGE_COMPILED_DIR")]
     pub compiled_dir: Option<PathBuf>,
+}
+
+/// Where Google API calls of steps go, and the credentials the host uses for them.
+#[derive(Debug, Clone, Args)]
+pub struct GoogleSettings {
+    /// Where sheets steps' requests go: `emulator` (the embedded Sheets emulator), `google`,
+    /// or the base URL of a Google-compatible server.
+    #[arg(long, env = "STAGE_SHEETS_UPSTREAM", default_value = "emulator")]
+    pub sheets_upstream: String,
+    /// Service-account JSON key file used for Google calls of apps without a refresh token.
+    #[arg(long, env = "STAGE_GOOGLE_SERVICE_ACCOUNT")]
+    pub google_service_account: Option<PathBuf>,
+    /// User the service account acts for (domain-wide delegation), as the JWT's `sub`.
+    #[arg(long, env = "STAGE_GOOGLE_SUBJECT")]
+    pub google_subject: Option<String>,
+    /// OAuth token endpoint (default: the key's `token_uri`, else Google's).
+    #[arg(long, env = "STAGE_GOOGLE_TOKEN_URL")]
+    pub google_token_url: Option<String>,
+    /// OAuth client for apps' refresh tokens that do not name their own.
+    #[arg(long, env = "STAGE_GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+    #[arg(long, env = "STAGE_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<String>,
 }
 
 /// Size limits on what clients may send. Breaking one answers 413 or 422.
@@ -102,6 +127,8 @@ impl Config {
             self.jwt_secret.is_none() || self.jwt_public_key.is_none(),
             "give --jwt-secret or --jwt-public-key, not both"
         );
+        crate::gateway::SheetsUpstream::parse(&self.google.sheets_upstream)
+            .map_err(|why| anyhow::anyhow!("--sheets-upstream: {why}"))?;
         Ok(())
     }
 }

@@ -8,7 +8,8 @@
 //! * [`services`] — the embedded platform services (pulse, ledger, …);
 //! * [`store`] — SQLite persistence.
 //!
-//! [`gateway`] connects the runtime's outbound HTTP to the services in-process.
+//! [`gateway`] connects the runtime's outbound HTTP to the services in-process and to
+//! configured upstreams (Google), adding the host's credentials.
 //!
 //! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors).
 //!
@@ -75,7 +76,12 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         },
         allow_private_egress: config.steps.allow_private_egress,
     };
-    let gateway = gateway::ServiceGateway::new(services::router(store.clone()));
+    let gateway = gateway::ServiceGateway::new(
+        services::router(store.clone()),
+        store.clone(),
+        gateway::SheetsUpstream::parse(&config.google.sheets_upstream).map_err(anyhow::Error::msg)?,
+        Arc::new(google_auth(&config.google)?),
+    );
     let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
     let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
     let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone()));
@@ -83,6 +89,23 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
     Ok(api::AppState { store, config: Arc::new(config), local_admin, runtime, kinds, workflows, runner, tokens })
+}
+
+/// The Google token source with whatever credentials the server was given.
+fn google_auth(settings: &config::GoogleSettings) -> anyhow::Result<gateway::google::GoogleAuth> {
+    let service_account = settings
+        .google_service_account
+        .as_deref()
+        .map(gateway::google::GoogleAuthConfig::read_service_account)
+        .transpose()?;
+    let auth = gateway::google::GoogleAuth::new(gateway::google::GoogleAuthConfig {
+        token_url: settings.google_token_url.clone(),
+        service_account,
+        subject: settings.google_subject.clone(),
+        client_id: settings.google_client_id.clone(),
+        client_secret: settings.google_client_secret.clone(),
+    })?;
+    Ok(auth)
 }
 
 /// Creates the admin key file on first start (or if it was removed), so a local user never

@@ -9,4 +9,5 @@ mod convex;
 mod durability;
 mod services;
 mod sessions;
+mod sheets;
 mod workflows;

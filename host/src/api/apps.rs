@@ -13,6 +13,7 @@ use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
 use crate::store::apps::{App, AppPatch, AppVersion, NewApp};
+use crate::store::google::{GoogleCredentialStatus, GoogleRefreshToken};
 use crate::store::now_ms;
 
 pub(super) fn router() -> Router<AppState> {
@@ -20,6 +21,64 @@ pub(super) fn router() -> Router<AppState> {
         .route("/apps", post(publish).get(list))
         .route("/apps/{sid}", get(get_app).patch(update))
         .route("/apps/{sid}/versions", post(republish).get(versions))
+        .route(
+            "/apps/{sid}/google-credentials",
+            axum::routing::put(set_google_credentials).get(google_credentials).delete(delete_google_credentials),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GoogleCredentialsRequest {
+    refresh_token: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+}
+
+/// Stores the app's Google refresh token, used (instead of the server's service account)
+/// for its steps' Google calls. The answer never repeats the secrets.
+async fn set_google_credentials(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+    JsonBody(request): JsonBody<GoogleCredentialsRequest>,
+) -> ApiResult<GoogleCredentialStatus> {
+    let field = |value: Option<String>, name: &str| match value {
+        Some(text) if text.trim().is_empty() || text.len() > 4096 => {
+            Err(ApiError::validation(format!("{name} must be a non-empty string of at most 4096 bytes")))
+        }
+        other => Ok(other),
+    };
+    let token = GoogleRefreshToken {
+        refresh_token: field(Some(request.refresh_token), "refreshToken")?.unwrap_or_default(),
+        client_id: field(request.client_id, "clientId")?,
+        client_secret: field(request.client_secret, "clientSecret")?,
+    };
+    if token.client_id.is_some() != token.client_secret.is_some() {
+        return Err(ApiError::validation("give clientId and clientSecret together, or neither"));
+    }
+    Ok(ok(state.store.set_app_google_token(&caller.tenant_id, &sid, token).await?))
+}
+
+async fn google_credentials(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+) -> ApiResult<GoogleCredentialStatus> {
+    state.store.get_app(&caller.tenant_id, &sid).await?;
+    Ok(ok(state.store.app_google_status(&caller.tenant_id, &sid).await?))
+}
+
+async fn delete_google_credentials(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(sid): PathParams<String>,
+) -> ApiResult<GoogleCredentialStatus> {
+    state.store.get_app(&caller.tenant_id, &sid).await?;
+    state.store.delete_app_google_token(&caller.tenant_id, &sid).await?;
+    Ok(ok(state.store.app_google_status(&caller.tenant_id, &sid).await?))
 }
 
 #[derive(Deserialize)]

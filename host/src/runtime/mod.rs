@@ -7,7 +7,7 @@
 //!   ([`cache`]); each gets an `InstancePre`, and every invocation runs in a fresh `Store`.
 //! * Every invocation has limits ([`limits`]); its outbound HTTP passes the capability
 //!   [`policy`] in the wasi:http `send_request` hook ([`outbound`]), which also routes
-//!   `*.stage.internal` to the embedded services and injects credentials through the
+//!   requests to the embedded services or configured upstreams and injects credentials through the
 //!   embedder's [`Gateway`]. Guests get no filesystem, environment or sockets.
 //!
 //! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`].
@@ -31,7 +31,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use self::cache::CacheStats;
 pub use self::limits::Limits;
-pub use self::outbound::{BoxFuture, Gateway, Identity, OutboundReport};
+pub use self::outbound::{BoxFuture, Gateway, Identity, OutboundReport, Route};
 pub use self::policy::{Destination, Policy};
 pub use self::step::{ErrorClass, Invocation, LogLine, StepCall, StepContext, StepFailure};
 

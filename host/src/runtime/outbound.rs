@@ -40,12 +40,34 @@ pub trait Gateway: Send + Sync + 'static {
     ) -> BoxFuture<'static, Option<http::Response<Bytes>>>;
 
     /// Headers the host adds to a request for `identity` (e.g. an OAuth token for Google);
-    /// the guest never sees them. An error refuses the request with that message.
+    /// the guest never sees them. An error refuses the request with that message. Asked
+    /// for every allowed request, internal ones included.
     fn credentials(
         &self,
         target: &Target<'_>,
         identity: &Identity,
     ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, String>>;
+
+    /// Where an allowed request goes. By default `<service>.stage.internal` is served
+    /// in-process and everything else goes where the guest addressed it.
+    fn route(&self, target: &Target<'_>) -> Route {
+        match target.internal_service() {
+            Some(service) => Route::Internal(service.to_owned()),
+            None => Route::Direct,
+        }
+    }
+}
+
+/// Where the host sends an allowed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Served in-process by the embedded service of that name (path and query kept).
+    Internal(String),
+    /// Sent to an upstream the operator configured instead of the named host (e.g. a
+    /// Google-compatible server); operator-chosen, so private addresses are allowed.
+    Upstream(http::uri::Uri),
+    /// Sent to the host the guest named, which must resolve to public addresses.
+    Direct,
 }
 
 /// What an invocation's outbound traffic amounted to.
@@ -184,54 +206,56 @@ impl OutboundCall {
             .to_bytes();
         self.spend(body.len() as u64, &url)?;
 
-        if let Some(service) = target.internal_service() {
-            let uri = parts
-                .uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .parse()
-                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-            parts.uri = uri;
-            let response = self
-                .gateway
-                .internal(service, http::Request::from_parts(parts, body), &self.identity)
-                .await
-                .ok_or(HttpError::DestinationNotFound)?;
-            self.spend(response.body().len() as u64, &url)?;
-            return Ok(response);
-        }
-
-        let address = self.public_address(&host, port, private_ok, &url).await?;
-        // Plain HTTP connects to the address that was checked, so that a second DNS answer
-        // cannot point the request somewhere private; TLS keeps the name for verification.
-        if scheme == "http" {
-            let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            parts.uri = format!("http://{}{path_and_query}", std::net::SocketAddr::new(address, port))
-                .parse()
-                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        }
         let credentials = self
             .gateway
             .credentials(&target, &self.identity)
             .await
             .map_err(|why| self.refuse(Refusal::Credentials(why)))?;
-        for (name, value) in credentials {
-            parts.headers.insert(name, value);
+        parts.headers.extend(credentials.into_iter().map(|(name, value)| (Some(name), value)));
+
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        match self.gateway.route(&target) {
+            Route::Internal(service) => {
+                parts.uri = path_and_query.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                let response = self
+                    .gateway
+                    .internal(&service, http::Request::from_parts(parts, body), &self.identity)
+                    .await
+                    .ok_or(HttpError::DestinationNotFound)?;
+                self.spend(response.body().len() as u64, &url)?;
+                return Ok(response);
+            }
+            Route::Upstream(base) => {
+                let base_path = base.path().trim_end_matches('/');
+                let authority = base.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+                let scheme = base.scheme_str().unwrap_or("https");
+                parts.uri = format!("{scheme}://{authority}{base_path}{path_and_query}")
+                    .parse()
+                    .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            }
+            Route::Direct => {
+                let address = self.public_address(&host, port, private_ok, &url).await?;
+                // Plain HTTP connects to the address that was checked, so that a second DNS
+                // answer cannot point the request somewhere private; TLS keeps the name for
+                // verification.
+                if scheme == "http" {
+                    parts.uri = format!("http://{}{path_and_query}", std::net::SocketAddr::new(address, port))
+                        .parse()
+                        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                }
+            }
         }
 
-        let request = http::Request::from_parts(parts, Full::new(body).map_err(|never| match never {}));
-        let (response, connection) = wasmtime_wasi_http::default_send_request(request, options).await?;
-        let connection = tokio::spawn(connection);
-        let (parts, body) = response.into_parts();
-        let collected = Limited::new(body, self.remaining_bytes()).collect().await;
-        connection.abort();
-        let body = collected
-            .map_err(|_| {
-                self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
-            })?
-            .to_bytes();
-        self.spend(body.len() as u64, &url)?;
-        Ok(http::Response::from_parts(parts, body))
+        let response = send_upstream(http::Request::from_parts(parts, body), options, self.remaining_bytes())
+            .await
+            .map_err(|error| match error {
+                UpstreamError::Http(error) => error,
+                UpstreamError::TooLarge => {
+                    self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
+                }
+            })?;
+        self.spend(response.body().len() as u64, &url)?;
+        Ok(response)
     }
 
     /// Resolves `host` and refuses it when any address is not public (unless allowed).
@@ -250,4 +274,40 @@ impl OutboundCall {
         }
         Ok(first)
     }
+}
+
+/// Why [`send_upstream`] got no whole response.
+#[derive(Debug)]
+pub enum UpstreamError {
+    Http(HttpError),
+    /// The response body passed the size bound.
+    TooLarge,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Http(error) => write!(f, "{error}"),
+            UpstreamError::TooLarge => write!(f, "the response body is too large"),
+        }
+    }
+}
+
+/// Sends a request over the network (TLS for `https`) and reads the whole response body,
+/// up to `max_body` bytes. Used for guests' requests and for the host's own calls (such as
+/// OAuth token requests).
+pub async fn send_upstream(
+    request: http::Request<Bytes>,
+    options: Option<RequestOptions>,
+    max_body: usize,
+) -> Result<http::Response<Bytes>, UpstreamError> {
+    let request = request.map(|body| Full::new(body).map_err(|never| match never {}));
+    let (response, connection) =
+        wasmtime_wasi_http::default_send_request(request, options).await.map_err(UpstreamError::Http)?;
+    let connection = tokio::spawn(connection);
+    let (parts, body) = response.into_parts();
+    let collected = Limited::new(body, max_body).collect().await;
+    connection.abort();
+    let body = collected.map_err(|_| UpstreamError::TooLarge)?.to_bytes();
+    Ok(http::Response::from_parts(parts, body))
 }

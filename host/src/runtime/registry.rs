@@ -18,7 +18,14 @@ macro_rules! builtin {
 }
 
 /// The built-in steps. A new step kind is a crate in `steps/` and a line here.
-const BUILTINS: &[(&str, &[u8])] = &[builtin!("response"), builtin!("pulse"), builtin!("ledger")];
+const BUILTINS: &[(&str, &[u8])] = &[
+    builtin!("response"),
+    builtin!("pulse"),
+    builtin!("ledger"),
+    builtin!("sheets-create-spreadsheet"),
+    builtin!("sheets-append-values"),
+    builtin!("sheets-get-values"),
+];
 
 /// What a step component declares about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +106,17 @@ mod tests {
     fn built_in_manifests_are_valid_and_distinct() {
         let steps = builtins();
         let kinds: Vec<&str> = steps.iter().map(|s| s.manifest.kind.as_str()).collect();
-        assert_eq!(kinds, ["response", "pulse.track", "ledger.audit"]);
+        assert_eq!(
+            kinds,
+            [
+                "response",
+                "pulse.track",
+                "ledger.audit",
+                "sheets.createSpreadsheet",
+                "sheets.appendValues",
+                "sheets.getValues"
+            ]
+        );
         assert!(steps.iter().all(|s| s.wasm.starts_with(b"\0asm")));
     }
 

@@ -8,6 +8,7 @@
 //!
 //! * [`pulse`] — analytics events: ingest, query with counts.
 //! * [`ledger`] — audit events in a per-tenant hash chain, and its verification.
+//! * [`sheets`] — an emulator of the Google Sheets v4 API subset the sheets steps use.
 //!
 //! Shared by them: [`idempotency`] (`Idempotency-Key` on writes), [`input`] (field checks
 //! that name the field), [`time`] (ISO-8601 instants).
@@ -16,6 +17,7 @@ pub mod idempotency;
 pub mod input;
 pub mod ledger;
 pub mod pulse;
+pub mod sheets;
 pub mod time;
 
 #[cfg(test)]
@@ -74,5 +76,5 @@ impl ServiceCaller {
 
 /// All embedded services, with their state applied.
 pub fn router(store: Store) -> Router {
-    Router::new().merge(pulse::router()).merge(ledger::router()).with_state(store)
+    Router::new().merge(pulse::router()).merge(ledger::router()).merge(sheets::router()).with_state(store)
 }

@@ -217,6 +217,47 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, kind)
     );
     "#,
+    // 4: the Sheets emulator's spreadsheets, sheets and cells; apps' Google refresh tokens.
+    r#"
+    CREATE TABLE sheets_spreadsheets (
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        id          TEXT NOT NULL,
+        title       TEXT NOT NULL,
+        locale      TEXT NOT NULL,
+        time_zone   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE sheets_sheets (
+        tenant_id       TEXT NOT NULL,
+        spreadsheet_id  TEXT NOT NULL,
+        sheet_id        INTEGER NOT NULL,
+        idx             INTEGER NOT NULL,
+        title           TEXT NOT NULL,
+        row_count       INTEGER NOT NULL,
+        column_count    INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, spreadsheet_id, sheet_id),
+        FOREIGN KEY (tenant_id, spreadsheet_id) REFERENCES sheets_spreadsheets(tenant_id, id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE TABLE sheets_cells (
+        tenant_id       TEXT NOT NULL,
+        spreadsheet_id  TEXT NOT NULL,
+        sheet_id        INTEGER NOT NULL,
+        row             INTEGER NOT NULL,
+        col             INTEGER NOT NULL,
+        value           TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, spreadsheet_id, sheet_id, row, col)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE app_google_credentials (
+        app_sid        TEXT PRIMARY KEY REFERENCES apps(sid) ON DELETE CASCADE,
+        tenant_id      TEXT NOT NULL REFERENCES tenants(id),
+        refresh_token  TEXT NOT NULL,
+        client_id      TEXT,
+        client_secret  TEXT,
+        updated_at     INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

@@ -16,12 +16,14 @@ mod migrations;
 pub mod apps;
 pub mod canonical;
 pub mod files;
+pub mod google;
 pub mod idempotency;
 pub mod ledger;
 pub mod plugins;
 pub mod pulse;
 pub mod runs;
 pub mod sessions;
+pub mod sheets;
 pub mod tenants;
 
 use std::path::Path;

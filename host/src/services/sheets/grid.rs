@@ -1,0 +1,564 @@
+//! One sheet's cells and size for the Sheets emulator, and what `values.get` and
+//! `values.append` do to them: finding the table an append extends, writing the appended
+//! block (overwriting or inserting rows, growing the grid), and reading a rectangle back with
+//! Google's trimming of trailing empty rows and cells.
+//!
+//! Positions and sizes are `u32`; arithmetic that could pass `u32::MAX` saturates instead of
+//! wrapping. Requests that large are refused long before by the callers' cell limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::a1::{Area, Rect};
+use super::values::{Cell, CellWrite, Dimension, RenderOption, render};
+
+/// One sheet's cells, sparse, keyed by (row, col) 0-based.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grid {
+    pub cells: BTreeMap<(u32, u32), Cell>,
+    pub row_count: u32,
+    pub column_count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InsertDataOption {
+    #[default]
+    Overwrite,
+    InsertRows,
+}
+
+impl InsertDataOption {
+    /// `OVERWRITE` or `INSERT_ROWS`, exactly.
+    pub fn parse(text: &str) -> Option<InsertDataOption> {
+        match text {
+            "OVERWRITE" => Some(InsertDataOption::Overwrite),
+            "INSERT_ROWS" => Some(InsertDataOption::InsertRows),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InsertDataOption::Overwrite => "OVERWRITE",
+            InsertDataOption::InsertRows => "INSERT_ROWS",
+        }
+    }
+}
+
+/// The outcome of an append, for the answer and for storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    pub table: Option<Rect>,
+    /// Rectangle written (for updatedRange / updatedData).
+    pub updated: Rect,
+    pub updated_rows: u32,
+    pub updated_columns: u32,
+    pub updated_cells: u32,
+}
+
+/// The outcome of writing a block of values at a cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// From the start cell across as many rows as the block has and as many columns as its
+    /// widest row; the start cell alone when the block is empty.
+    pub updated: Rect,
+    /// Rows and columns holding at least one written (not skipped) cell.
+    pub updated_rows: u32,
+    pub updated_columns: u32,
+    /// Cells written, clears included.
+    pub updated_cells: u32,
+}
+
+/// Height and width of `values` laid out as rows, whatever their major dimension.
+fn block_size(values: &[Vec<CellWrite>], dimension: Dimension) -> (u32, u32) {
+    let lines = saturating_u32(values.len());
+    let longest = saturating_u32(values.iter().map(Vec::len).max().unwrap_or(0));
+    match dimension {
+        Dimension::Rows => (lines, longest),
+        Dimension::Columns => (longest, lines),
+    }
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The cells of `values` with their (row, col) offsets from the block's top-left.
+fn block_cells(values: &[Vec<CellWrite>], dimension: Dimension) -> impl Iterator<Item = (u32, u32, &CellWrite)> {
+    values.iter().enumerate().flat_map(move |(major, line)| {
+        line.iter().enumerate().map(move |(minor, write)| {
+            let (major, minor) = (saturating_u32(major), saturating_u32(minor));
+            match dimension {
+                Dimension::Rows => (major, minor, write),
+                Dimension::Columns => (minor, major, write),
+            }
+        })
+    })
+}
+
+impl Grid {
+    /// An empty grid of `row_count` × `column_count`.
+    pub fn new(row_count: u32, column_count: u32) -> Grid {
+        Grid { cells: BTreeMap::new(), row_count, column_count }
+    }
+
+    /// The stored cells inside `rect`, in row-major order.
+    fn cells_in(&self, rect: Rect) -> impl Iterator<Item = (u32, u32, &Cell)> {
+        // An inverted rectangle would make the map's range panic; it holds no cell anyway.
+        let bounds = if rect.is_inverted() { None } else { Some((rect.row0, rect.col0)..=(rect.row1, rect.col1)) };
+        bounds
+            .into_iter()
+            .flat_map(|bounds| self.cells.range(bounds))
+            .filter(move |((_, col), _)| (rect.col0..=rect.col1).contains(col))
+            .map(|(&(row, col), cell)| (row, col, cell))
+    }
+
+    /// The table an append into `within` extends: from the first non-empty row of `within`
+    /// down while rows stay non-empty, across the leftmost..rightmost non-empty column of
+    /// those rows (only `within`'s columns count).
+    pub fn find_table(&self, within: Rect) -> Option<Rect> {
+        let mut table: Option<Rect> = None;
+        for (row, col, _) in self.cells_in(within) {
+            match &mut table {
+                None => table = Some(Rect::cell(row, col)),
+                Some(table) if row > table.row1.saturating_add(1) => break,
+                Some(table) => {
+                    table.row1 = row;
+                    table.col0 = table.col0.min(col);
+                    table.col1 = table.col1.max(col);
+                }
+            }
+        }
+        table
+    }
+
+    /// Applies an append of `values` (already interpreted, in the body's major dimension) into
+    /// `area`; mutates self (cells, row_count, column_count, shifting rows for INSERT_ROWS).
+    ///
+    /// The values go on the row after the table found in `area` (clipped to the grid),
+    /// starting at the table's first column, or at the area's top-left when it holds no table.
+    /// Empty values (`[]`, `[[]]`) change nothing and report the start cell with zero counts.
+    pub fn append(
+        &mut self,
+        area: &Area,
+        values: &[Vec<CellWrite>],
+        dimension: Dimension,
+        insert: InsertDataOption,
+    ) -> Appended {
+        let within = area.clip_to(self.row_count, self.column_count);
+        let table = self.find_table(within);
+        let (row, col) = match table {
+            Some(table) => (table.row1.saturating_add(1), table.col0),
+            None => (within.row0, within.col0),
+        };
+        let (height, width) = block_size(values, dimension);
+        if insert == InsertDataOption::InsertRows && width > 0 {
+            self.insert_rows(row, height);
+        }
+        let written = self.write(row, col, values, dimension);
+        Appended {
+            table,
+            updated: written.updated,
+            updated_rows: written.updated_rows,
+            updated_columns: written.updated_columns,
+            updated_cells: written.updated_cells,
+        }
+    }
+
+    /// Moves every cell at or below `at` down by `count` rows and grows the grid by as many.
+    pub fn insert_rows(&mut self, at: u32, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let moved = self.cells.split_off(&(at, 0));
+        self.cells.extend(moved.into_iter().map(|((row, col), cell)| ((row.saturating_add(count), col), cell)));
+        self.row_count = self.row_count.saturating_add(count);
+    }
+
+    /// Writes `values` (in `dimension` order) with their top-left at (`row`, `col`): `Skip`
+    /// leaves a cell, `Clear` empties it. The grid grows to hold the whole block.
+    pub fn write(&mut self, row: u32, col: u32, values: &[Vec<CellWrite>], dimension: Dimension) -> Written {
+        let (height, width) = block_size(values, dimension);
+        if height == 0 || width == 0 {
+            return Written { updated: Rect::cell(row, col), updated_rows: 0, updated_columns: 0, updated_cells: 0 };
+        }
+        let mut rows = BTreeSet::new();
+        let mut columns = BTreeSet::new();
+        let mut cells = 0u32;
+        for (row_offset, col_offset, write) in block_cells(values, dimension) {
+            let at = (row.saturating_add(row_offset), col.saturating_add(col_offset));
+            match write {
+                CellWrite::Skip => continue,
+                CellWrite::Clear => {
+                    self.cells.remove(&at);
+                }
+                CellWrite::Set(cell) => {
+                    self.cells.insert(at, cell.clone());
+                }
+            }
+            rows.insert(row_offset);
+            columns.insert(col_offset);
+            cells = cells.saturating_add(1);
+        }
+        let updated =
+            Rect { row0: row, col0: col, row1: row.saturating_add(height - 1), col1: col.saturating_add(width - 1) };
+        self.row_count = self.row_count.max(updated.row1.saturating_add(1));
+        self.column_count = self.column_count.max(updated.col1.saturating_add(1));
+        Written {
+            updated,
+            updated_rows: saturating_u32(rows.len()),
+            updated_columns: saturating_u32(columns.len()),
+            updated_cells: cells,
+        }
+    }
+
+    /// Values of `rect` rendered, in `dimension` order, with trailing empties trimmed (empty
+    /// Vec when nothing). An empty line before a non-empty one is `[]`; an empty cell before a
+    /// non-empty one in its line is `""`.
+    pub fn read(&self, rect: Rect, dimension: Dimension, render_option: RenderOption) -> Vec<Vec<Value>> {
+        let mut lines: BTreeMap<u32, Vec<(u32, &Cell)>> = BTreeMap::new();
+        for (row, col, cell) in self.cells_in(rect) {
+            let (row, col) = (row - rect.row0, col - rect.col0);
+            let (major, minor) = match dimension {
+                Dimension::Rows => (row, col),
+                Dimension::Columns => (col, row),
+            };
+            // Cells come in row-major order, so each line's minors arrive increasing either way.
+            lines.entry(major).or_default().push((minor, cell));
+        }
+        let Some(&last) = lines.keys().next_back() else { return Vec::new() };
+        let mut out = vec![Vec::new(); last as usize + 1];
+        for (major, cells) in lines {
+            let line = &mut out[major as usize];
+            for (minor, cell) in cells {
+                line.resize(minor as usize, Value::String(String::new()));
+                line.push(render(cell, render_option));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::services::sheets::a1;
+    use crate::services::sheets::values::{InputOption, interpret};
+
+    fn rect(row0: u32, col0: u32, row1: u32, col1: u32) -> Rect {
+        Rect { row0, col0, row1, col1 }
+    }
+
+    /// A 1000 × 26 grid with `rows` (user-entered JSON) written from `top_left` (A1 text).
+    fn grid_with(top_left: &str, rows: Value) -> Grid {
+        let mut grid = Grid::new(1000, 26);
+        let start = area(top_left);
+        grid.write(start.start_row.unwrap(), start.start_col.unwrap(), &writes(rows), Dimension::Rows);
+        grid
+    }
+
+    fn area(text: &str) -> Area {
+        match a1::parse(text).unwrap() {
+            a1::A1::Unqualified { area: Some(area), .. } => area,
+            other => panic!("not an area: {other:?}"),
+        }
+    }
+
+    fn writes(rows: Value) -> Vec<Vec<CellWrite>> {
+        let rows = rows.as_array().unwrap();
+        rows.iter()
+            .enumerate()
+            .map(|(r, line)| {
+                let line = line.as_array().unwrap();
+                line.iter().enumerate().map(|(c, v)| interpret(v, InputOption::UserEntered, r, c).unwrap()).collect()
+            })
+            .collect()
+    }
+
+    fn read_all(grid: &Grid) -> Vec<Vec<Value>> {
+        grid.read(area("A:ZZZ").clip_to(grid.row_count, grid.column_count), Dimension::Rows, RenderOption::Formatted)
+    }
+
+    fn table_in(grid: &Grid, text: &str) -> Option<Rect> {
+        grid.find_table(area(text).clip_to(grid.row_count, grid.column_count))
+    }
+
+    #[test]
+    fn parses_insert_data_option_names_exactly() {
+        assert_eq!(InsertDataOption::parse("OVERWRITE"), Some(InsertDataOption::Overwrite));
+        assert_eq!(InsertDataOption::parse("INSERT_ROWS"), Some(InsertDataOption::InsertRows));
+        assert_eq!(InsertDataOption::parse("insert_rows"), None);
+        assert_eq!(InsertDataOption::default(), InsertDataOption::Overwrite);
+        for option in [InsertDataOption::Overwrite, InsertDataOption::InsertRows] {
+            assert_eq!(InsertDataOption::parse(option.as_str()), Some(option));
+        }
+    }
+
+    #[test]
+    fn finds_no_table_in_an_empty_range() {
+        assert_eq!(table_in(&Grid::new(1000, 26), "A:G"), None);
+        let grid = grid_with("H1", json!([["x"], ["y"]]));
+        assert_eq!(table_in(&grid, "A:G"), None, "cells outside the range's columns do not count");
+    }
+
+    #[test]
+    fn finds_a_table_at_the_top() {
+        let grid = grid_with("A1", json!([["a", "b", "c"], [1, 2, 3]]));
+        assert_eq!(table_in(&grid, "A:G"), Some(rect(0, 0, 1, 2)));
+        assert_eq!(table_in(&grid, "A1:Z1000"), Some(rect(0, 0, 1, 2)));
+    }
+
+    #[test]
+    fn finds_a_table_after_blank_rows_and_stops_at_the_next_blank_row() {
+        let mut grid = grid_with("B3", json!([["a", "b"], ["c", "d"]]));
+        grid.write(9, 0, &writes(json!([["later"]])), Dimension::Rows);
+        assert_eq!(table_in(&grid, "A:G"), Some(rect(2, 1, 3, 2)));
+    }
+
+    #[test]
+    fn finds_a_ragged_table_spanning_its_widest_row() {
+        let grid = grid_with("A1", json!([["a"], ["b", null, null, "d"], [null, "c"]]));
+        assert_eq!(table_in(&grid, "A:G"), Some(rect(0, 0, 2, 3)));
+    }
+
+    #[test]
+    fn finds_a_table_narrower_than_the_range() {
+        let grid = grid_with("C1", json!([["a", "b"], ["c", "d"], ["e"]]));
+        assert_eq!(table_in(&grid, "A:Z"), Some(rect(0, 2, 2, 3)));
+    }
+
+    #[test]
+    fn finds_tables_only_within_the_range() {
+        let grid = grid_with("A1", json!([["a", "b", "c", "d"], ["e", "f", "g", "h"], ["i"], ["j"]]));
+        assert_eq!(table_in(&grid, "B:C"), Some(rect(0, 1, 1, 2)), "rows 3-4 have nothing in B:C");
+        assert_eq!(table_in(&grid, "C5:D"), None);
+        assert_eq!(table_in(&grid, "A2:B"), Some(rect(1, 0, 3, 1)));
+    }
+
+    #[test]
+    fn appends_at_the_top_left_without_a_table() {
+        let mut grid = Grid::new(1000, 26);
+        let appended =
+            grid.append(&area("A:G"), &writes(json!([["a", "b"]])), Dimension::Rows, InsertDataOption::Overwrite);
+        assert_eq!(
+            appended,
+            Appended { table: None, updated: rect(0, 0, 0, 1), updated_rows: 1, updated_columns: 2, updated_cells: 2 }
+        );
+        let appended =
+            Grid::new(1000, 26).append(&area("C5:D"), &writes(json!([[1]])), Dimension::Rows, Default::default());
+        assert_eq!(appended.updated, rect(4, 2, 4, 2));
+        assert_eq!(appended.table, None);
+    }
+
+    #[test]
+    fn appends_after_the_table_at_its_first_column() {
+        let mut grid = grid_with("B2", json!([["name", "age"], ["ann", 30]]));
+        let appended =
+            grid.append(&area("A:G"), &writes(json!([["bob", 41]])), Dimension::Rows, InsertDataOption::Overwrite);
+        assert_eq!(appended.table, Some(rect(1, 1, 2, 2)));
+        assert_eq!(appended.updated, rect(3, 1, 3, 2));
+        assert_eq!(
+            read_all(&grid),
+            vec![
+                vec![],
+                vec![json!(""), json!("name"), json!("age")],
+                vec![json!(""), json!("ann"), json!("30")],
+                vec![json!(""), json!("bob"), json!("41")]
+            ]
+        );
+        assert_eq!(a1::format_range("Sheet1", appended.table.unwrap()), "Sheet1!B2:C3", "the answer's tableRange");
+    }
+
+    #[test]
+    fn overwrite_replaces_cells_below_the_table_and_keeps_rows() {
+        let mut grid = grid_with("A1", json!([["h"], ["1"]]));
+        grid.write(3, 0, &writes(json!([["below"]])), Dimension::Rows);
+        grid.append(&area("A:A"), &writes(json!([["x"], ["y"]])), Dimension::Rows, InsertDataOption::Overwrite);
+        assert_eq!(read_all(&grid), vec![vec![json!("h")], vec![json!("1")], vec![json!("x")], vec![json!("y")]]);
+        assert_eq!(grid.row_count, 1000);
+    }
+
+    #[test]
+    fn insert_rows_shifts_everything_below_down() {
+        let mut grid = grid_with("A1", json!([["h", "k"], ["1", "2"]]));
+        grid.write(3, 0, &writes(json!([["below", null, "far"]])), Dimension::Rows);
+        grid.write(2, 5, &writes(json!([["beside"]])), Dimension::Rows);
+        let appended = grid.append(
+            &area("A:B"),
+            &writes(json!([["x"], ["y", "z"]])),
+            Dimension::Rows,
+            InsertDataOption::InsertRows,
+        );
+        assert_eq!(appended.table, Some(rect(0, 0, 1, 1)));
+        assert_eq!(appended.updated, rect(2, 0, 3, 1));
+        assert_eq!((appended.updated_rows, appended.updated_columns, appended.updated_cells), (2, 2, 3));
+        assert_eq!(grid.row_count, 1002);
+        assert_eq!(grid.cells.get(&(5, 0)), Some(&Cell::Text("below".into())));
+        assert_eq!(grid.cells.get(&(5, 2)), Some(&Cell::Text("far".into())));
+        assert_eq!(grid.cells.get(&(4, 5)), Some(&Cell::Text("beside".into())), "whole sheet rows are inserted");
+        assert_eq!(grid.cells.get(&(2, 0)), Some(&Cell::Text("x".into())));
+        assert_eq!(grid.cells.get(&(3, 1)), Some(&Cell::Text("z".into())));
+        assert_eq!(grid.cells.len(), 4 + 3 + 3);
+    }
+
+    #[test]
+    fn insert_rows_at_the_end_of_a_full_grid_grows_it() {
+        let mut grid = Grid::new(2, 2);
+        grid.write(0, 0, &writes(json!([["a"], ["b"]])), Dimension::Rows);
+        let appended =
+            grid.append(&Area::WHOLE, &writes(json!([["c"]])), Dimension::Rows, InsertDataOption::InsertRows);
+        assert_eq!(appended.updated, rect(2, 0, 2, 0));
+        assert_eq!((grid.row_count, grid.column_count), (3, 2));
+    }
+
+    #[test]
+    fn appends_in_columns_dimension() {
+        let mut grid = grid_with("A1", json!([["h1", "h2", "h3"]]));
+        let columns = writes(json!([["a", "b", "c"], ["d"]]));
+        let appended = grid.append(&area("A:C"), &columns, Dimension::Columns, InsertDataOption::Overwrite);
+        assert_eq!(appended.updated, rect(1, 0, 3, 1));
+        assert_eq!((appended.updated_rows, appended.updated_columns, appended.updated_cells), (3, 2, 4));
+        assert_eq!(
+            read_all(&grid),
+            vec![
+                vec![json!("h1"), json!("h2"), json!("h3")],
+                vec![json!("a"), json!("d")],
+                vec![json!("b")],
+                vec![json!("c")]
+            ]
+        );
+    }
+
+    #[test]
+    fn overwrite_grows_the_grid_past_its_edges() {
+        let mut grid = Grid::new(2, 2);
+        grid.write(0, 0, &writes(json!([["a", "b"], ["c", "d"]])), Dimension::Rows);
+        let appended = grid.append(
+            &Area::WHOLE,
+            &writes(json!([[1, 2, 3], [4], [null, null, null, null]])),
+            Dimension::Rows,
+            InsertDataOption::Overwrite,
+        );
+        assert_eq!(appended.updated, rect(2, 0, 4, 3));
+        assert_eq!((appended.updated_rows, appended.updated_columns, appended.updated_cells), (2, 3, 4));
+        assert_eq!((grid.row_count, grid.column_count), (5, 4));
+    }
+
+    #[test]
+    fn null_skips_and_empty_string_clears() {
+        let mut grid = grid_with("A1", json!([["keep", "drop", "old"]]));
+        let written = grid.write(0, 0, &writes(json!([[null, "", "new"]])), Dimension::Rows);
+        assert_eq!((written.updated_rows, written.updated_columns, written.updated_cells), (1, 2, 2));
+        assert_eq!(written.updated, rect(0, 0, 0, 2));
+        assert_eq!(read_all(&grid), vec![vec![json!("keep"), json!(""), json!("new")]]);
+    }
+
+    #[test]
+    fn counts_only_rows_and_columns_with_written_cells() {
+        let mut grid = Grid::new(1000, 26);
+        let values = writes(json!([[null, "a", null], [null, null, null], ["", null, "b"]]));
+        let appended = grid.append(&area("A:Z"), &values, Dimension::Rows, InsertDataOption::Overwrite);
+        assert_eq!(appended.updated, rect(0, 0, 2, 2));
+        assert_eq!((appended.updated_rows, appended.updated_columns, appended.updated_cells), (2, 3, 3));
+    }
+
+    #[test]
+    fn empty_values_append_nothing() {
+        for values in [json!([]), json!([[]]), json!([[], []])] {
+            for insert in [InsertDataOption::Overwrite, InsertDataOption::InsertRows] {
+                let mut grid = grid_with("A1", json!([["a"], ["b"]]));
+                let before = grid.clone();
+                let appended = grid.append(&area("A:B"), &writes(values.clone()), Dimension::Rows, insert);
+                assert_eq!(
+                    appended,
+                    Appended {
+                        table: Some(rect(0, 0, 1, 0)),
+                        updated: Rect::cell(2, 0),
+                        updated_rows: 0,
+                        updated_columns: 0,
+                        updated_cells: 0
+                    },
+                    "{values} {insert:?}"
+                );
+                assert_eq!(grid, before);
+            }
+        }
+    }
+
+    #[test]
+    fn appends_below_a_range_starting_mid_sheet() {
+        let mut grid = grid_with("C5", json!([["a", "b"], ["c"]]));
+        grid.write(0, 2, &writes(json!([["above"]])), Dimension::Rows);
+        let appended =
+            grid.append(&area("C5:D"), &writes(json!([["e", "f"]])), Dimension::Rows, InsertDataOption::Overwrite);
+        assert_eq!(appended.table, Some(rect(4, 2, 5, 3)));
+        assert_eq!(appended.updated, rect(6, 2, 6, 3));
+    }
+
+    #[test]
+    fn appends_into_an_area_beyond_the_grid_and_grows_it() {
+        let mut grid = Grid::new(10, 2);
+        let appended =
+            grid.append(&area("A20:B"), &writes(json!([["x"]])), Dimension::Rows, InsertDataOption::Overwrite);
+        assert_eq!(appended.updated, Rect::cell(19, 0));
+        assert_eq!(grid.row_count, 20);
+    }
+
+    #[test]
+    fn reads_with_trailing_empties_trimmed_and_gaps_filled() {
+        let grid = grid_with("A1", json!([["a", null, "c", null], [], [null, "x"], [null, null]]));
+        assert_eq!(
+            grid.read(rect(0, 0, 999, 25), Dimension::Rows, RenderOption::Formatted),
+            vec![vec![json!("a"), json!(""), json!("c")], vec![], vec![json!(""), json!("x")]]
+        );
+        assert_eq!(
+            grid.read(rect(1, 1, 5, 5), Dimension::Rows, RenderOption::Formatted),
+            vec![vec![], vec![json!("x")]],
+            "positions are relative to the rectangle"
+        );
+        assert!(grid.read(rect(3, 0, 999, 25), Dimension::Rows, RenderOption::Formatted).is_empty());
+        assert!(grid.read(rect(0, 3, 999, 25), Dimension::Rows, RenderOption::Formatted).is_empty());
+        assert!(Grid::new(1000, 26).read(rect(0, 0, 999, 25), Dimension::Rows, RenderOption::Formatted).is_empty());
+    }
+
+    #[test]
+    fn reads_only_inside_the_rectangle() {
+        let grid = grid_with("A1", json!([["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]]));
+        assert_eq!(grid.read(rect(1, 1, 1, 1), Dimension::Rows, RenderOption::Formatted), vec![vec![json!("e")]]);
+        assert_eq!(
+            grid.read(rect(0, 1, 2, 1), Dimension::Columns, RenderOption::Formatted),
+            vec![vec![json!("b"), json!("e"), json!("h")]]
+        );
+        assert!(grid.read(rect(2, 2, 1, 1), Dimension::Rows, RenderOption::Formatted).is_empty(), "inverted");
+    }
+
+    #[test]
+    fn reads_ragged_rows_in_columns_dimension() {
+        let grid = grid_with("A1", json!([["a", "b", "c"], ["d"], [null, null, "e"]]));
+        assert_eq!(
+            grid.read(rect(0, 0, 999, 25), Dimension::Columns, RenderOption::Formatted),
+            vec![vec![json!("a"), json!("d")], vec![json!("b")], vec![json!("c"), json!(""), json!("e")]]
+        );
+        let grid = grid_with("B2", json!([["x"]]));
+        assert_eq!(
+            grid.read(rect(0, 0, 999, 25), Dimension::Columns, RenderOption::Formatted),
+            vec![vec![], vec![json!(""), json!("x")]]
+        );
+    }
+
+    #[test]
+    fn reads_with_each_render_option() {
+        let grid = grid_with("A1", json!([[42, 1.5, "TRUE", "=A1*2", "'007", "text"]]));
+        let read = |render_option| grid.read(rect(0, 0, 0, 5), Dimension::Rows, render_option);
+        assert_eq!(
+            read(RenderOption::Formatted),
+            vec![vec![json!("42"), json!("1.5"), json!("TRUE"), json!("=A1*2"), json!("007"), json!("text")]]
+        );
+        let unformatted = vec![vec![json!(42), json!(1.5), json!(true), json!("=A1*2"), json!("007"), json!("text")]];
+        assert_eq!(read(RenderOption::Unformatted), unformatted);
+        assert_eq!(read(RenderOption::Formula), unformatted);
+    }
+}

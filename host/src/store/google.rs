@@ -1,0 +1,107 @@
+//! Google OAuth refresh tokens stored per app, for the refresh-token grant. The token is
+//! written and used by the host only; nothing reads it back out through the API.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, StoreResult, now_ms};
+
+/// What an app's owner gave so that the host can obtain Google access tokens for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GoogleRefreshToken {
+    pub refresh_token: String,
+    /// OAuth client of the grant; the server's configured client when absent.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for GoogleRefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleRefreshToken").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+/// What the API shows about an app's Google credentials (never the secrets).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoogleCredentialStatus {
+    pub configured: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn set_app_google_token(
+        &self,
+        tenant_id: &str,
+        app_sid: &str,
+        token: GoogleRefreshToken,
+    ) -> StoreResult<GoogleCredentialStatus> {
+        let (tenant_id, app_sid) = (tenant_id.to_owned(), app_sid.to_owned());
+        self.write(move |c| {
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM apps WHERE sid = ?1 AND tenant_id = ?2)",
+                params![app_sid, tenant_id],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::NotFound(format!("app {app_sid} not found")));
+            }
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO app_google_credentials (app_sid, tenant_id, refresh_token, client_id, client_secret, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (app_sid) DO UPDATE
+                 SET refresh_token = ?3, client_id = ?4, client_secret = ?5, updated_at = ?6",
+                params![app_sid, tenant_id, token.refresh_token, token.client_id, token.client_secret, now],
+            )?;
+            Ok(GoogleCredentialStatus { configured: true, client_id: token.client_id, updated_at: Some(now) })
+        })
+        .await
+    }
+
+    pub async fn delete_app_google_token(&self, tenant_id: &str, app_sid: &str) -> StoreResult<()> {
+        let (tenant_id, app_sid) = (tenant_id.to_owned(), app_sid.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM app_google_credentials WHERE app_sid = ?1 AND tenant_id = ?2",
+                params![app_sid, tenant_id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The app's refresh token, `None` when none was given.
+    pub async fn app_google_token(&self, tenant_id: &str, app_sid: &str) -> StoreResult<Option<GoogleRefreshToken>> {
+        let (tenant_id, app_sid) = (tenant_id.to_owned(), app_sid.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT refresh_token, client_id, client_secret FROM app_google_credentials
+                 WHERE app_sid = ?1 AND tenant_id = ?2",
+            )?
+            .query_row(params![app_sid, tenant_id], |r| {
+                Ok(GoogleRefreshToken { refresh_token: r.get(0)?, client_id: r.get(1)?, client_secret: r.get(2)? })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    pub async fn app_google_status(&self, tenant_id: &str, app_sid: &str) -> StoreResult<GoogleCredentialStatus> {
+        let (tenant_id, app_sid) = (tenant_id.to_owned(), app_sid.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT client_id, updated_at FROM app_google_credentials WHERE app_sid = ?1 AND tenant_id = ?2",
+            )?
+            .query_row(params![app_sid, tenant_id], |r| {
+                Ok(GoogleCredentialStatus { configured: true, client_id: r.get(0)?, updated_at: r.get(1)? })
+            })
+            .optional()?
+            .unwrap_or(GoogleCredentialStatus { configured: false, client_id: None, updated_at: None }))
+        })
+        .await
+    }
+}

@@ -1,0 +1,183 @@
+//! The Sheets emulator's storage: spreadsheets of a tenant, their sheets (title, order, grid
+//! size) and sparse cells, each cell's value kept as JSON chosen by the emulator.
+//!
+//! Reads and updates hand the caller the spreadsheet and a cell accessor inside one
+//! transaction, so that an append's read-modify-write is atomic; what a cell means is the
+//! emulator's business (`services::sheets`), not the store's.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::{Store, StoreError, StoreResult, now_ms};
+
+/// Cells of one sheet by (row, column), 0-based.
+pub type CellMap = BTreeMap<(u32, u32), Value>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpreadsheetRecord {
+    pub id: String,
+    pub title: String,
+    pub locale: String,
+    pub time_zone: String,
+    /// In display order.
+    pub sheets: Vec<SheetRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetRecord {
+    pub sheet_id: i64,
+    pub title: String,
+    pub row_count: u32,
+    pub column_count: u32,
+}
+
+/// Cell access inside a spreadsheet read or update.
+pub struct Cells<'c> {
+    conn: &'c Connection,
+    tenant_id: &'c str,
+    spreadsheet_id: &'c str,
+}
+
+impl Cells<'_> {
+    /// Every stored cell of a sheet.
+    pub fn load(&self, sheet_id: i64) -> StoreResult<CellMap> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT row, col, value FROM sheets_cells WHERE tenant_id = ?1 AND spreadsheet_id = ?2 AND sheet_id = ?3",
+        )?;
+        let rows = stmt.query_map(params![self.tenant_id, self.spreadsheet_id, sheet_id], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut cells = CellMap::new();
+        for row in rows {
+            let (row, col, value) = row?;
+            let value = serde_json::from_str(&value).map_err(|e| StoreError::Internal(format!("stored cell: {e}")))?;
+            cells.insert((row, col), value);
+        }
+        Ok(cells)
+    }
+
+    /// Writes the difference between `before` (as loaded) and `after`.
+    pub fn save(&self, sheet_id: i64, before: &CellMap, after: &CellMap) -> StoreResult<()> {
+        let mut upsert = self.conn.prepare_cached(
+            "INSERT INTO sheets_cells (tenant_id, spreadsheet_id, sheet_id, row, col, value)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant_id, spreadsheet_id, sheet_id, row, col) DO UPDATE SET value = ?6",
+        )?;
+        for (&(row, col), value) in after {
+            if before.get(&(row, col)) != Some(value) {
+                upsert.execute(params![self.tenant_id, self.spreadsheet_id, sheet_id, row, col, value.to_string()])?;
+            }
+        }
+        let mut delete = self.conn.prepare_cached(
+            "DELETE FROM sheets_cells
+             WHERE tenant_id = ?1 AND spreadsheet_id = ?2 AND sheet_id = ?3 AND row = ?4 AND col = ?5",
+        )?;
+        for &(row, col) in before.keys().filter(|key| !after.contains_key(key)) {
+            delete.execute(params![self.tenant_id, self.spreadsheet_id, sheet_id, row, col])?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Stores a new, empty spreadsheet.
+    pub async fn create_spreadsheet(&self, tenant_id: &str, spreadsheet: SpreadsheetRecord) -> StoreResult<()> {
+        let tenant_id = tenant_id.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO sheets_spreadsheets (tenant_id, id, title, locale, time_zone, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    tenant_id,
+                    spreadsheet.id,
+                    spreadsheet.title,
+                    spreadsheet.locale,
+                    spreadsheet.time_zone,
+                    now_ms()
+                ],
+            )?;
+            save_sheets(c, &tenant_id, &spreadsheet)
+        })
+        .await
+    }
+
+    /// Runs `work` over a spreadsheet and its cells; `None` when the tenant has no such
+    /// spreadsheet.
+    pub async fn read_spreadsheet<T, F>(&self, tenant_id: &str, id: &str, work: F) -> StoreResult<Option<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SpreadsheetRecord, &Cells<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (tenant_id, id) = (tenant_id.to_owned(), id.to_owned());
+        self.read(move |c| {
+            let Some(spreadsheet) = load(c, &tenant_id, &id)? else { return Ok(None) };
+            let cells = Cells { conn: c, tenant_id: &tenant_id, spreadsheet_id: &id };
+            work(&spreadsheet, &cells).map(Some)
+        })
+        .await
+    }
+
+    /// Like [`Store::read_spreadsheet`] in a write transaction: `work` may change the
+    /// spreadsheet's sheets (grid sizes) and save cells; an error leaves everything as it was.
+    pub async fn update_spreadsheet<T, F>(&self, tenant_id: &str, id: &str, work: F) -> StoreResult<Option<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SpreadsheetRecord, &Cells<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (tenant_id, id) = (tenant_id.to_owned(), id.to_owned());
+        self.write(move |c| {
+            let Some(mut spreadsheet) = load(c, &tenant_id, &id)? else { return Ok(None) };
+            let before = spreadsheet.sheets.clone();
+            let cells = Cells { conn: c, tenant_id: &tenant_id, spreadsheet_id: &id };
+            let answer = work(&mut spreadsheet, &cells)?;
+            if spreadsheet.sheets != before {
+                save_sheets(c, &tenant_id, &spreadsheet)?;
+            }
+            Ok(Some(answer))
+        })
+        .await
+    }
+}
+
+fn load(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<SpreadsheetRecord>> {
+    let Some((title, locale, time_zone)) = c
+        .prepare_cached("SELECT title, locale, time_zone FROM sheets_spreadsheets WHERE tenant_id = ?1 AND id = ?2")?
+        .query_row(params![tenant_id, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare_cached(
+        "SELECT sheet_id, title, row_count, column_count FROM sheets_sheets
+         WHERE tenant_id = ?1 AND spreadsheet_id = ?2 ORDER BY idx",
+    )?;
+    let sheets = stmt
+        .query_map(params![tenant_id, id], |r| {
+            Ok(SheetRecord { sheet_id: r.get(0)?, title: r.get(1)?, row_count: r.get(2)?, column_count: r.get(3)? })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(SpreadsheetRecord { id: id.to_owned(), title, locale, time_zone, sheets }))
+}
+
+fn save_sheets(c: &Connection, tenant_id: &str, spreadsheet: &SpreadsheetRecord) -> StoreResult<()> {
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO sheets_sheets (tenant_id, spreadsheet_id, sheet_id, idx, title, row_count, column_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (tenant_id, spreadsheet_id, sheet_id)
+         DO UPDATE SET idx = ?4, title = ?5, row_count = ?6, column_count = ?7",
+    )?;
+    for (index, sheet) in spreadsheet.sheets.iter().enumerate() {
+        stmt.execute(params![
+            tenant_id,
+            spreadsheet.id,
+            sheet.sheet_id,
+            index as i64,
+            sheet.title,
+            sheet.row_count,
+            sheet.column_count
+        ])?;
+    }
+    Ok(())
+}
