@@ -35,6 +35,10 @@ pub struct Config {
     pub steps: StepSettings,
     #[command(flatten)]
     pub google: GoogleSettings,
+    #[command(flatten)]
+    pub billing: BillingSettings,
+    #[command(flatten)]
+    pub delivery: DeliverySettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -82,6 +86,29 @@ pub struct GoogleSettings {
     pub google_client_id: Option<String>,
     #[arg(long, env = "STAGE_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
     pub google_client_secret: Option<String>,
+}
+
+/// Where billing items are forwarded.
+#[derive(Debug, Clone, Args)]
+pub struct BillingSettings {
+    /// Stripe secret key: when set, billing items are also created as Stripe invoice items
+    /// (the host adds the key; steps never see it).
+    #[arg(long, env = "STAGE_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Base URL of the Stripe API (a Stripe-compatible server in tests).
+    #[arg(long, env = "STAGE_STRIPE_BASE_URL", default_value = "https://api.stripe.com")]
+    pub stripe_base_url: String,
+}
+
+/// How the communication outbox delivers messages.
+#[derive(Debug, Clone, Args)]
+pub struct DeliverySettings {
+    /// Attempts per message before it is marked failed.
+    #[arg(long, env = "STAGE_DELIVERY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub delivery_max_attempts: u32,
+    /// Wait before the first retry, in milliseconds; doubles per attempt (with jitter).
+    #[arg(long, env = "STAGE_DELIVERY_RETRY_BASE_MS", default_value_t = 1000)]
+    pub delivery_retry_base_ms: u64,
 }
 
 /// Size limits on what clients may send. Breaking one answers 413 or 422.

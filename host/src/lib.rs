@@ -11,7 +11,8 @@
 //! [`gateway`] connects the runtime's outbound HTTP to the services in-process and to
 //! configured upstreams (Google), adding the host's credentials.
 //!
-//! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors).
+//! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors);
+//! [`net`] the outbound network access every layer shares.
 //!
 //! [`serve`] wires them together on one listener.
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod config;
 pub mod envelope;
 pub mod gateway;
+pub mod net;
 pub mod runtime;
 pub mod services;
 pub mod store;
@@ -52,7 +54,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
-    let app = api::router(app_state(store, config, local_admin)?);
+    let state = app_state(store, config, local_admin)?;
+    services::communication::dispatcher::spawn(state.services.clone(), delivery_policy(&state.config.delivery));
+    let app = api::router(state);
 
     println!("listening on http://{address}");
     std::io::stdout().flush()?;
@@ -76,8 +80,16 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         },
         allow_private_egress: config.steps.allow_private_egress,
     };
+    let services = services::ServiceState {
+        store: store.clone(),
+        stripe: config.billing.stripe_secret_key.clone().map(|secret_key| {
+            Arc::new(services::StripeUpstream { secret_key, base_url: config.billing.stripe_base_url.clone() })
+        }),
+        outbox: Arc::default(),
+        allow_private_egress: config.steps.allow_private_egress,
+    };
     let gateway = gateway::ServiceGateway::new(
-        services::router(store.clone()),
+        services::router(services.clone()),
         store.clone(),
         gateway::SheetsUpstream::parse(&config.google.sheets_upstream).map_err(anyhow::Error::msg)?,
         Arc::new(google_auth(&config.google)?),
@@ -88,7 +100,24 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone() });
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
-    Ok(api::AppState { store, config: Arc::new(config), local_admin, runtime, kinds, workflows, runner, tokens })
+    Ok(api::AppState {
+        store,
+        services,
+        config: Arc::new(config),
+        local_admin,
+        runtime,
+        kinds,
+        workflows,
+        runner,
+        tokens,
+    })
+}
+
+fn delivery_policy(settings: &config::DeliverySettings) -> services::communication::dispatcher::DeliveryPolicy {
+    services::communication::dispatcher::DeliveryPolicy {
+        max_attempts: settings.delivery_max_attempts.max(1),
+        retry_base: std::time::Duration::from_millis(settings.delivery_retry_base_ms),
+    }
 }
 
 /// The Google token source with whatever credentials the server was given.

@@ -5,6 +5,8 @@ mod common;
 mod apps;
 mod auth;
 mod bad_input;
+mod billing;
+mod communication;
 mod convex;
 mod durability;
 mod services;

@@ -44,6 +44,8 @@ use axum::extract::State;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The embedded services' shared state (mounted at `/api/v1/<service>`).
+    pub services: crate::services::ServiceState,
     pub config: Arc<Config>,
     /// The identity of credential-less loopback requests in `--auth local` mode.
     pub local_admin: Principal,

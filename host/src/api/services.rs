@@ -12,7 +12,7 @@ use super::auth::authenticate;
 use crate::services::{self, ServiceCaller};
 
 pub(super) fn router(state: &AppState) -> Router<AppState> {
-    services::router(state.store.clone())
+    services::router(state.services.clone())
         // A route layer, so that unknown paths and methods keep their 404 and 405 answers.
         .route_layer(middleware::from_fn_with_state(state.clone(), attach_caller))
         .with_state(())

@@ -16,7 +16,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::outbound::send_upstream;
+use crate::net;
 use crate::store::google::GoogleRefreshToken;
 use crate::store::{now_ms, sha256_hex};
 
@@ -220,7 +220,7 @@ impl GoogleAuth {
             .body(Bytes::from(body))
             .map_err(|e| format!("the Google token URL {url} is not usable: {e}"))?;
         let asked_at = Instant::now();
-        let response = send_upstream(request, None, MAX_TOKEN_RESPONSE)
+        let response = net::send(request, None, MAX_TOKEN_RESPONSE)
             .await
             .map_err(|e| format!("the Google token endpoint {url} could not be reached: {e}"))?;
         if !response.status().is_success() {

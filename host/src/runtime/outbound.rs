@@ -16,7 +16,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::limits::Limits;
-use super::policy::{Policy, Target, default_port, is_non_public};
+use super::policy::{Policy, Target, default_port};
+use crate::net;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -226,6 +227,7 @@ impl OutboundCall {
                 return Ok(response);
             }
             Route::Upstream(base) => {
+                parts.headers.remove(http::header::HOST);
                 let base_path = base.path().trim_end_matches('/');
                 let authority = base.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
                 let scheme = base.scheme_str().unwrap_or("https");
@@ -239,6 +241,12 @@ impl OutboundCall {
                 // answer cannot point the request somewhere private; TLS keeps the name for
                 // verification.
                 if scheme == "http" {
+                    if !parts.headers.contains_key(http::header::HOST)
+                        && let Some(authority) = parts.uri.authority().map(|a| a.as_str().to_owned())
+                    {
+                        let value = HeaderValue::from_str(&authority).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                        parts.headers.insert(http::header::HOST, value);
+                    }
                     parts.uri = format!("http://{}{path_and_query}", std::net::SocketAddr::new(address, port))
                         .parse()
                         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
@@ -246,11 +254,11 @@ impl OutboundCall {
             }
         }
 
-        let response = send_upstream(http::Request::from_parts(parts, body), options, self.remaining_bytes())
+        let response = net::send(http::Request::from_parts(parts, body), options, self.remaining_bytes())
             .await
             .map_err(|error| match error {
-                UpstreamError::Http(error) => error,
-                UpstreamError::TooLarge => {
+                net::SendError::Http(error) => error,
+                net::SendError::TooLarge => {
                     self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
                 }
             })?;
@@ -260,54 +268,15 @@ impl OutboundCall {
 
     /// Resolves `host` and refuses it when any address is not public (unless allowed).
     async fn public_address(&self, host: &str, port: u16, private_ok: bool, url: &str) -> Result<IpAddr, HttpError> {
-        let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|_| HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None })?
-                .map(|a| a.ip())
-                .collect(),
-        };
-        let first = *addresses.first().ok_or(HttpError::DestinationNotFound)?;
-        if !private_ok && let Some(private) = addresses.iter().find(|ip| is_non_public(**ip)) {
-            return Err(self.refuse(Refusal::Denied(format!("{url} resolves to the non-public address {private}"))));
-        }
-        Ok(first)
-    }
-}
-
-/// Why [`send_upstream`] got no whole response.
-#[derive(Debug)]
-pub enum UpstreamError {
-    Http(HttpError),
-    /// The response body passed the size bound.
-    TooLarge,
-}
-
-impl std::fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpstreamError::Http(error) => write!(f, "{error}"),
-            UpstreamError::TooLarge => write!(f, "the response body is too large"),
+        match net::resolve(host, port, private_ok).await {
+            Ok(address) => Ok(address),
+            Err(net::ResolveError::Lookup) => {
+                Err(HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None })
+            }
+            Err(net::ResolveError::NoAddress) => Err(HttpError::DestinationNotFound),
+            Err(net::ResolveError::NonPublic(private)) => {
+                Err(self.refuse(Refusal::Denied(format!("{url} resolves to the non-public address {private}"))))
+            }
         }
     }
-}
-
-/// Sends a request over the network (TLS for `https`) and reads the whole response body,
-/// up to `max_body` bytes. Used for guests' requests and for the host's own calls (such as
-/// OAuth token requests).
-pub async fn send_upstream(
-    request: http::Request<Bytes>,
-    options: Option<RequestOptions>,
-    max_body: usize,
-) -> Result<http::Response<Bytes>, UpstreamError> {
-    let request = request.map(|body| Full::new(body).map_err(|never| match never {}));
-    let (response, connection) =
-        wasmtime_wasi_http::default_send_request(request, options).await.map_err(UpstreamError::Http)?;
-    let connection = tokio::spawn(connection);
-    let (parts, body) = response.into_parts();
-    let collected = Limited::new(body, max_body).collect().await;
-    connection.abort();
-    let body = collected.map_err(|_| UpstreamError::TooLarge)?.to_bytes();
-    Ok(http::Response::from_parts(parts, body))
 }

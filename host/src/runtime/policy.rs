@@ -5,9 +5,9 @@
 //! services, served in-process. Other hosts must resolve only to public addresses unless
 //! the destination is marked `private` and the operator allows private egress.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use serde::{Deserialize, Serialize};
+
+pub use crate::net::is_non_public;
 
 /// Suffix of the names that address the embedded platform services.
 pub const INTERNAL_SUFFIX: &str = ".stage.internal";
@@ -111,43 +111,6 @@ impl Policy {
     }
 }
 
-/// Whether an address is private, loopback, link-local or otherwise not on the public
-/// internet (so that a component cannot reach the host's own network by default).
-pub fn is_non_public(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => is_non_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_non_public_v4(v4),
-            None => is_non_public_v6(v6),
-        },
-    }
-}
-
-fn is_non_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240 // reserved
-}
-
-fn is_non_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,29 +151,6 @@ mod tests {
         assert_eq!(target("http", "a.b.stage.internal", 80, "GET", "/").internal_service(), None);
         assert_eq!(target("http", "stage.internal", 80, "GET", "/").internal_service(), None);
         assert_eq!(target("http", "example.com", 80, "GET", "/").internal_service(), None);
-    }
-
-    #[test]
-    fn tells_public_from_private_addresses() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "::",
-        ] {
-            assert!(is_non_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["8.8.8.8", "1.1.1.1", "142.250.74.78", "2606:4700:4700::1111"] {
-            assert!(!is_non_public(public.parse().unwrap()), "{public}");
-        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ const BUILTINS: &[(&str, &[u8])] = &[
     builtin!("sheets-create-spreadsheet"),
     builtin!("sheets-append-values"),
     builtin!("sheets-get-values"),
+    builtin!("billing-create-item"),
+    builtin!("communication-send"),
 ];
 
 /// What a step component declares about itself.
@@ -114,7 +116,9 @@ mod tests {
                 "ledger.audit",
                 "sheets.createSpreadsheet",
                 "sheets.appendValues",
-                "sheets.getValues"
+                "sheets.getValues",
+                "billing.createItem",
+                "communication.send"
             ]
         );
         assert!(steps.iter().all(|s| s.wasm.starts_with(b"\0asm")));

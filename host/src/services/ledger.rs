@@ -40,7 +40,7 @@ const CLASSIFICATIONS: [&str; 4] = ["pii", "sensitive", "internal", "public"];
 /// The `serviceId` of an event that names none.
 const DEFAULT_SERVICE_ID: &str = "stage";
 
-pub(super) fn router() -> Router<Store> {
+pub(super) fn router() -> Router<super::ServiceState> {
     Router::new().route("/ledger/events", post(append).get(list)).route("/ledger/verify", get(verify))
 }
 

@@ -9,10 +9,14 @@
 //! * [`pulse`] — analytics events: ingest, query with counts.
 //! * [`ledger`] — audit events in a per-tenant hash chain, and its verification.
 //! * [`sheets`] — an emulator of the Google Sheets v4 API subset the sheets steps use.
+//! * [`billing`] — billing items, idempotent per key, optionally forwarded to Stripe.
+//! * [`communication`] — channel registrations, messages, and the outbox that delivers them.
 //!
 //! Shared by them: [`idempotency`] (`Idempotency-Key` on writes), [`input`] (field checks
 //! that name the field), [`time`] (ISO-8601 instants).
 
+pub mod billing;
+pub mod communication;
 pub mod idempotency;
 pub mod input;
 pub mod ledger;
@@ -23,9 +27,13 @@ pub mod time;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
+
+use tokio::sync::Notify;
 
 use crate::envelope::{ApiError, ErrorCode};
 use crate::store::Store;
@@ -74,7 +82,53 @@ impl ServiceCaller {
     }
 }
 
+/// What the services share: the store, the upstreams the operator configured, and the
+/// outbox dispatcher's wake-up.
+#[derive(Clone)]
+pub struct ServiceState {
+    pub store: Store,
+    /// Where billing items are forwarded, when Stripe is configured.
+    pub stripe: Option<Arc<StripeUpstream>>,
+    /// Notified when a message is queued, so that the dispatcher delivers it at once.
+    pub outbox: Arc<Notify>,
+    /// Whether delivery destinations (tenants' webhook URLs, SMTP servers) may be private,
+    /// loopback or link-local addresses.
+    pub allow_private_egress: bool,
+}
+
+impl ServiceState {
+    /// Services on `store` with no upstream and only public delivery destinations.
+    pub fn new(store: Store) -> ServiceState {
+        ServiceState { store, stripe: None, outbox: Arc::default(), allow_private_egress: false }
+    }
+}
+
+impl FromRef<ServiceState> for Store {
+    fn from_ref(state: &ServiceState) -> Store {
+        state.store.clone()
+    }
+}
+
+/// The Stripe API the billing service forwards items to; the host holds the key.
+pub struct StripeUpstream {
+    pub secret_key: String,
+    /// `https://api.stripe.com`, or a Stripe-compatible server.
+    pub base_url: String,
+}
+
+impl std::fmt::Debug for StripeUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeUpstream").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
 /// All embedded services, with their state applied.
-pub fn router(store: Store) -> Router {
-    Router::new().merge(pulse::router()).merge(ledger::router()).merge(sheets::router()).with_state(store)
+pub fn router(state: ServiceState) -> Router {
+    Router::new()
+        .merge(pulse::router())
+        .merge(ledger::router())
+        .merge(sheets::router())
+        .merge(billing::router())
+        .merge(communication::router())
+        .with_state(state)
 }

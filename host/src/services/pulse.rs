@@ -24,7 +24,7 @@ const MAX_NAME_CHARS: usize = 200;
 const EVENT_FIELDS: [&str; 9] =
     ["name", "serviceId", "sessionId", "userId", "source", "timestamp", "meta", "stageAppId", "authorEmail"];
 
-pub(super) fn router() -> Router<Store> {
+pub(super) fn router() -> Router<super::ServiceState> {
     Router::new().route("/pulse/events", post(track).get(query)).route("/pulse/events/batch", post(track_batch))
 }
 

@@ -15,7 +15,7 @@ async fn services() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = crate::store::open(dir.path()).expect("store");
     store.bootstrap("admin@localhost").await.expect("bootstrap");
-    (dir, router(store))
+    (dir, router(super::ServiceState::new(store)))
 }
 
 fn tenant_caller() -> ServiceCaller {

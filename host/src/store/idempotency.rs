@@ -69,3 +69,31 @@ where
     .execute(params![tenant_id, key.scope, key.key, key.fingerprint, response, now_ms()])?;
     Ok(Written { value, replayed: false })
 }
+
+/// The stored answer of an earlier request with `key`, without writing anything: for writes
+/// with an outside side effect (a call to Stripe) that must not happen again on a replay.
+/// Answers a conflict when the earlier request was different, like [`write_once`]. The write
+/// itself still goes through [`write_once`], which settles a race between two requests.
+pub(super) fn earlier_answer<T: DeserializeOwned>(
+    c: &Connection,
+    tenant_id: &str,
+    key: &IdempotencyKey,
+) -> StoreResult<Option<T>> {
+    let earlier: Option<(String, String)> = c
+        .prepare_cached(
+            "SELECT fingerprint, response FROM service_idempotency_keys
+             WHERE tenant_id = ?1 AND scope = ?2 AND key = ?3",
+        )?
+        .query_row(params![tenant_id, key.scope, key.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((fingerprint, response)) = earlier else { return Ok(None) };
+    if fingerprint != key.fingerprint {
+        return Err(StoreError::Conflict(format!(
+            "the Idempotency-Key {:?} was already used for a different request to {}",
+            key.key, key.scope
+        )));
+    }
+    serde_json::from_str(&response)
+        .map(Some)
+        .map_err(|e| StoreError::Internal(format!("stored idempotent answer is unreadable: {e}")))
+}

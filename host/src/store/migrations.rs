@@ -258,6 +258,68 @@ const MIGRATIONS: &[&str] = &[
         updated_at     INTEGER NOT NULL
     );
     "#,
+    // 5: billing items; communication registrations, messages (the outbox) and attempts.
+    r#"
+    CREATE TABLE billing_items (
+        tenant_id     TEXT NOT NULL REFERENCES tenants(id),
+        id            TEXT NOT NULL,
+        app_sid       TEXT,
+        customer      TEXT NOT NULL,
+        amount_cents  INTEGER NOT NULL,
+        currency      TEXT NOT NULL,
+        description   TEXT,
+        quantity      INTEGER NOT NULL,
+        metadata      TEXT NOT NULL,
+        stripe_id     TEXT,
+        created_at    INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    );
+    CREATE INDEX billing_items_by_app ON billing_items (tenant_id, app_sid, created_at);
+
+    CREATE TABLE comm_registrations (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        app_sid     TEXT NOT NULL,
+        channel_id  TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        settings    TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (tenant_id, app_sid, channel_id)
+    );
+    CREATE TABLE comm_messages (
+        id               TEXT PRIMARY KEY,
+        tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+        app_sid          TEXT NOT NULL,
+        channel_id       TEXT NOT NULL,
+        registration_id  TEXT NOT NULL,
+        kind             TEXT NOT NULL,
+        recipient        TEXT NOT NULL,
+        subject          TEXT,
+        text             TEXT NOT NULL,
+        html             TEXT,
+        metadata         TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        delivered_at     INTEGER
+    );
+    CREATE INDEX comm_outbox ON comm_messages (next_attempt_at) WHERE status IN ('queued', 'sending');
+    CREATE INDEX comm_messages_by_app ON comm_messages (tenant_id, app_sid, created_at);
+    CREATE TABLE comm_attempts (
+        message_id   TEXT NOT NULL REFERENCES comm_messages(id) ON DELETE CASCADE,
+        attempt      INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER,
+        status_code  INTEGER,
+        error        TEXT,
+        outcome      TEXT NOT NULL,
+        PRIMARY KEY (message_id, attempt)
+    );
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

@@ -14,7 +14,9 @@ mod db;
 mod migrations;
 
 pub mod apps;
+pub mod billing;
 pub mod canonical;
+pub mod communication;
 pub mod files;
 pub mod google;
 pub mod idempotency;

@@ -32,7 +32,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::ServiceCaller;
+use super::{ServiceCaller, ServiceState};
 use crate::store::sheets::{CellMap, SheetRecord, SpreadsheetRecord};
 use crate::store::{Store, StoreError};
 use a1::{A1, Area, SheetGrid};
@@ -45,7 +45,7 @@ const DEFAULT_COLUMNS: u32 = 26;
 const MAX_CELLS: u64 = 10_000_000;
 const MAX_SHEETS: usize = 200;
 
-pub(super) fn router() -> Router<Store> {
+pub(super) fn router() -> Router<ServiceState> {
     Router::new()
         .route("/sheets/v4/spreadsheets", post(create))
         .route("/sheets/v4/spreadsheets/{id}", get(get_spreadsheet))
