@@ -156,6 +156,16 @@ impl Config {
         );
         crate::gateway::SheetsUpstream::parse(&self.google.sheets_upstream)
             .map_err(|why| anyhow::anyhow!("--sheets-upstream: {why}"))?;
+        let stripe: http::Uri =
+            self.billing.stripe_base_url.parse().map_err(|e| {
+                anyhow::anyhow!("--stripe-base-url {:?} is not a URL: {e}", self.billing.stripe_base_url)
+            })?;
+        anyhow::ensure!(
+            matches!(stripe.scheme_str(), Some("http" | "https")) && stripe.authority().is_some(),
+            "--stripe-base-url {:?} must be an http(s) URL",
+            self.billing.stripe_base_url
+        );
+        anyhow::ensure!(self.delivery.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
         Ok(())
     }
 }

@@ -115,7 +115,7 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
 
 fn delivery_policy(settings: &config::DeliverySettings) -> services::communication::dispatcher::DeliveryPolicy {
     services::communication::dispatcher::DeliveryPolicy {
-        max_attempts: settings.delivery_max_attempts.max(1),
+        max_attempts: settings.delivery_max_attempts,
         retry_base: std::time::Duration::from_millis(settings.delivery_retry_base_ms),
     }
 }
