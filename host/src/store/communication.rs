@@ -43,7 +43,9 @@ pub struct RegistrationPatch {
     pub status: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// What a message says and where it goes, as the sender gave it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NewMessage {
     pub app_sid: String,
     pub channel_id: String,
@@ -67,15 +69,10 @@ pub struct Queued {
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
-    pub app_sid: String,
-    pub channel_id: String,
+    #[serde(flatten)]
+    pub message: NewMessage,
     pub registration_id: String,
     pub kind: String,
-    pub to: String,
-    pub subject: Option<String>,
-    pub text: String,
-    pub html: Option<String>,
-    pub metadata: Value,
     /// `queued`, `sending`, `delivered` or `failed`.
     pub status: String,
     pub attempt_count: i64,
@@ -103,13 +100,7 @@ pub struct Attempt {
 pub struct Delivery {
     pub message_id: String,
     pub tenant_id: String,
-    pub app_sid: String,
-    pub channel_id: String,
-    pub to: String,
-    pub subject: Option<String>,
-    pub text: String,
-    pub html: Option<String>,
-    pub metadata: Value,
+    pub message: NewMessage,
     pub created_at: i64,
     /// 1 for the first attempt.
     pub attempt: i64,
@@ -411,23 +402,16 @@ fn registration(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Regist
         .ok_or_else(|| StoreError::NotFound(format!("registration {id} not found")))
 }
 
-const MESSAGE_SELECT: &str = "SELECT id, app_sid, channel_id, registration_id, kind, recipient, subject, text, html,
-        metadata, status, attempts, next_attempt_at, created_at, updated_at, delivered_at
+const MESSAGE_SELECT: &str = "SELECT id, app_sid, channel_id, recipient, subject, text, html, metadata,
+        registration_id, kind, status, attempts, next_attempt_at, created_at, updated_at, delivered_at
      FROM comm_messages";
 
 fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
-    let metadata: String = r.get(9)?;
     Ok(Message {
         id: r.get(0)?,
-        app_sid: r.get(1)?,
-        channel_id: r.get(2)?,
-        registration_id: r.get(3)?,
-        kind: r.get(4)?,
-        to: r.get(5)?,
-        subject: r.get(6)?,
-        text: r.get(7)?,
-        html: r.get(8)?,
-        metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+        message: content_from_row(r, 1)?,
+        registration_id: r.get(8)?,
+        kind: r.get(9)?,
         status: r.get(10)?,
         attempt_count: r.get(11)?,
         next_attempt_at: r.get(12)?,
@@ -435,6 +419,20 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         updated_at: r.get(14)?,
         delivered_at: r.get(15)?,
         attempts: Vec::new(),
+    })
+}
+
+/// The columns `app_sid, channel_id, recipient, subject, text, html, metadata`, from `first` on.
+fn content_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<NewMessage> {
+    let metadata: String = r.get(first + 6)?;
+    Ok(NewMessage {
+        app_sid: r.get(first)?,
+        channel_id: r.get(first + 1)?,
+        to: r.get(first + 2)?,
+        subject: r.get(first + 3)?,
+        text: r.get(first + 4)?,
+        html: r.get(first + 5)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
     })
 }
 
@@ -467,18 +465,11 @@ fn claim(c: &Connection, id: &str, now: i64) -> StoreResult<Delivery> {
                        registration_id",
         )?
         .query_row(params![id, now], |r| {
-            let metadata: String = r.get(7)?;
             Ok((
                 Delivery {
                     message_id: id.to_owned(),
                     tenant_id: r.get(0)?,
-                    app_sid: r.get(1)?,
-                    channel_id: r.get(2)?,
-                    to: r.get(3)?,
-                    subject: r.get(4)?,
-                    text: r.get(5)?,
-                    html: r.get(6)?,
-                    metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+                    message: content_from_row(r, 1)?,
                     created_at: r.get(8)?,
                     attempt: r.get(9)?,
                     registration: None,

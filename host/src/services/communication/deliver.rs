@@ -74,9 +74,9 @@ pub async fn deliver(delivery: &Delivery, registration: &Registration, allow_pri
     let setting = |name: &str| registration.settings[name].as_str().unwrap_or_default().to_owned();
     match registration.kind.as_str() {
         SLACK_WEBHOOK => {
-            let text = match &delivery.subject {
-                Some(subject) if !subject.is_empty() => format!("*{subject}*\n{}", delivery.text),
-                _ => delivery.text.clone(),
+            let text = match &delivery.message.subject {
+                Some(subject) if !subject.is_empty() => format!("*{subject}*\n{}", delivery.message.text),
+                _ => delivery.message.text.clone(),
             };
             let body = json!({ "text": text }).to_string();
             post(&setting("url"), body, Vec::new(), delivery, allow_private).await
@@ -84,13 +84,13 @@ pub async fn deliver(delivery: &Delivery, registration: &Registration, allow_pri
         WEBHOOK => {
             let body = json!({
                 "messageId": delivery.message_id,
-                "appSid": delivery.app_sid,
-                "channelId": delivery.channel_id,
-                "to": delivery.to,
-                "subject": delivery.subject,
-                "text": delivery.text,
-                "html": delivery.html,
-                "metadata": delivery.metadata,
+                "appSid": delivery.message.app_sid,
+                "channelId": delivery.message.channel_id,
+                "to": delivery.message.to,
+                "subject": delivery.message.subject,
+                "text": delivery.message.text,
+                "html": delivery.message.html,
+                "metadata": delivery.message.metadata,
                 "createdAt": delivery.created_at,
             })
             .to_string();
@@ -195,18 +195,19 @@ fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Outcome {
 
 async fn email(delivery: &Delivery, smtp_url: &str, from: &str, allow_private: bool) -> Outcome {
     let failed = |error: String| Outcome::Failed { status: None, error };
-    let (Ok(from), Ok(to)) = (from.parse::<Mailbox>(), delivery.to.parse::<Mailbox>()) else {
-        return failed(format!("{:?} or {:?} is not an email address", from, delivery.to));
+    let (Ok(from), Ok(to)) = (from.parse::<Mailbox>(), delivery.message.to.parse::<Mailbox>()) else {
+        return failed(format!("{:?} or {:?} is not an email address", from, delivery.message.to));
     };
     let builder = lettre::Message::builder()
         .from(from)
         .to(to)
-        .subject(delivery.subject.clone().unwrap_or_default())
+        .subject(delivery.message.subject.clone().unwrap_or_default())
         .message_id(Some(format!("<{}@stage>", delivery.message_id)));
-    let message = match &delivery.html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(delivery.text.clone(), html.clone())),
-        None => builder
-            .singlepart(SinglePart::builder().header(header::ContentType::TEXT_PLAIN).body(delivery.text.clone())),
+    let message = match &delivery.message.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(delivery.message.text.clone(), html.clone())),
+        None => builder.singlepart(
+            SinglePart::builder().header(header::ContentType::TEXT_PLAIN).body(delivery.message.text.clone()),
+        ),
     };
     let message = match message {
         Ok(message) => message,

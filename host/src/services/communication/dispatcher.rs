@@ -100,7 +100,7 @@ async fn attempt(state: &ServiceState, delivery: Delivery, policy: DeliveryPolic
             status: None,
             error: format!(
                 "the registration of app {} for channel {} was deleted or disabled",
-                delivery.app_sid, delivery.channel_id
+                delivery.message.app_sid, delivery.message.channel_id
             ),
         },
     };

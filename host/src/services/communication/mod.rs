@@ -311,7 +311,7 @@ async fn get_message(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Message> {
     let message = store.get_message(&caller.tenant_id, &id).await?;
-    if caller.app_sid.as_ref().is_some_and(|own| *own != message.app_sid) {
+    if caller.app_sid.as_ref().is_some_and(|own| *own != message.message.app_sid) {
         return Err(ApiError::not_found(format!("message {id} not found")));
     }
     Ok(ok(message))
