@@ -285,7 +285,8 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AppVersion> {
     })
 }
 
-fn get(c: &Connection, tenant_id: &str, sid: &str) -> StoreResult<App> {
+/// The tenant's app `sid`, or `NotFound` naming it.
+pub(super) fn get(c: &Connection, tenant_id: &str, sid: &str) -> StoreResult<App> {
     c.prepare_cached(&format!("{APP_SELECT} WHERE sid = ?1 AND tenant_id = ?2"))?
         .query_row(params![sid, tenant_id], app_from_row)
         .optional()?

@@ -130,14 +130,7 @@ impl Store {
     pub async fn create_registration(&self, tenant_id: &str, new: NewRegistration) -> StoreResult<Registration> {
         let tenant_id = tenant_id.to_owned();
         self.write(move |c| {
-            let app_exists: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM apps WHERE sid = ?1 AND tenant_id = ?2)",
-                params![new.app_sid, tenant_id],
-                |r| r.get(0),
-            )?;
-            if !app_exists {
-                return Err(StoreError::NotFound(format!("app {} not found", new.app_sid)));
-            }
+            super::apps::get(c, &tenant_id, &new.app_sid)?;
             let now = now_ms();
             let id = new_id("reg_");
             let inserted = c.execute(

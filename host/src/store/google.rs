@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, StoreResult, now_ms};
+use super::{Store, StoreResult, now_ms};
 
 /// What an app's owner gave so that the host can obtain Google access tokens for it.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,14 +41,7 @@ impl Store {
     ) -> StoreResult<GoogleCredentialStatus> {
         let (tenant_id, app_sid) = (tenant_id.to_owned(), app_sid.to_owned());
         self.write(move |c| {
-            let exists: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM apps WHERE sid = ?1 AND tenant_id = ?2)",
-                params![app_sid, tenant_id],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                return Err(StoreError::NotFound(format!("app {app_sid} not found")));
-            }
+            super::apps::get(c, &tenant_id, &app_sid)?;
             let now = now_ms();
             c.execute(
                 "INSERT INTO app_google_credentials (app_sid, tenant_id, refresh_token, client_id, client_secret, updated_at)
