@@ -42,22 +42,7 @@ where
     let Some(key) = key else {
         return Ok(Written { value: work(c)?, replayed: false });
     };
-    let earlier: Option<(String, String)> = c
-        .prepare_cached(
-            "SELECT fingerprint, response FROM service_idempotency_keys
-             WHERE tenant_id = ?1 AND scope = ?2 AND key = ?3",
-        )?
-        .query_row(params![tenant_id, key.scope, key.key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((fingerprint, response)) = earlier {
-        if fingerprint != key.fingerprint {
-            return Err(StoreError::Conflict(format!(
-                "the Idempotency-Key {:?} was already used for a different request to {}",
-                key.key, key.scope
-            )));
-        }
-        let value = serde_json::from_str(&response)
-            .map_err(|e| StoreError::Internal(format!("stored idempotent answer is unreadable: {e}")))?;
+    if let Some(value) = earlier_answer(c, tenant_id, key)? {
         return Ok(Written { value, replayed: true });
     }
     let value = work(c)?;
