@@ -321,12 +321,13 @@ async fn get_values(
     let parsed = a1::parse(&range)?;
     let answer = store
         .read_spreadsheet(&caller.tenant_id, &id, move |spreadsheet, cells| {
-            let (index, area) = match resolve(&parsed, spreadsheet, &range) {
+            let grids = sheet_grids(spreadsheet);
+            let (index, area) = match a1::resolve(&parsed, &grids, &range) {
                 Ok(found) => found,
-                Err(error) => return Ok(Err(error)),
+                Err(error) => return Ok(Err(error.into())),
             };
             let sheet = &spreadsheet.sheets[index];
-            let grid_size = &sheet_grids(spreadsheet)[index];
+            let grid_size = &grids[index];
             if area.exceeds(grid_size) {
                 return Ok(Err(GoogleError::invalid(a1::exceeds_message(grid_size, &area))));
             }
