@@ -1,7 +1,8 @@
-//! Builds the built-in step components (`steps/*`) and the test fixtures
-//! (`tests/fixtures/*`) for `wasm32-wasip2`, and places them in `OUT_DIR` (`steps/<name>.wasm`,
-//! `fixtures/<name>.wasm`). The steps are embedded in the binary by `runtime::registry`; the
-//! fixtures are only read by the integration tests.
+//! Builds the built-in step components (`steps/*`), the test fixtures (`tests/fixtures/*`)
+//! and the example components (`examples/*` crates) for `wasm32-wasip2`, and places them in
+//! `OUT_DIR` (`steps/<name>.wasm`, `fixtures/<name>.wasm`, `examples/<name>.wasm`). The steps
+//! are embedded in the binary by `runtime::registry`; fixtures and examples are only read by
+//! the tests.
 //!
 //! The guests are built by a nested cargo with its own target dir (`<target>/guests`) so it
 //! never waits on the outer build's lock. A missing `wasm32-wasip2` target is added with
@@ -16,16 +17,19 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("host/ sits in the workspace").to_owned();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    for watched in ["steps", "tests/fixtures", "guest-sdk", "Cargo.lock"] {
+    for watched in ["steps", "tests/fixtures", "examples", "guest-sdk", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
-    let guests: Vec<(&str, PathBuf)> =
-        [("steps", workspace.join("steps")), ("fixtures", workspace.join("tests/fixtures"))]
-            .into_iter()
-            .flat_map(|(kind, dir)| crate_dirs(&dir).into_iter().map(move |d| (kind, d)))
-            .collect();
+    let guests: Vec<(&str, PathBuf)> = [
+        ("steps", workspace.join("steps")),
+        ("fixtures", workspace.join("tests/fixtures")),
+        ("examples", workspace.join("examples")),
+    ]
+    .into_iter()
+    .flat_map(|(kind, dir)| crate_dirs(&dir).into_iter().map(move |d| (kind, d)))
+    .collect();
 
     ensure_wasm_target();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -34,22 +38,15 @@ fn main() {
         .unwrap_or_else(|| workspace.join("target"))
         .join("guests");
 
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(&workspace)
-        .args(["build", "--release", "--target", WASM_TARGET, "--target-dir"])
-        .arg(&target_dir);
-    for (_, dir) in &guests {
-        cargo.args(["-p", &package_name(dir)]);
+    // Step and backend guests are built by separate cargo runs: within one run cargo unifies
+    // the SDK's features, and a component must carry exactly one world's bindings.
+    let (backends, steps): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        guests.iter().map(|(_, dir)| dir).partition(|dir| is_backend(dir));
+    for group in [steps, backends] {
+        if !group.is_empty() {
+            build_guests(&workspace, &target_dir, &group);
+        }
     }
-    // The outer build's flags and wrappers (clippy, coverage) are for the host target.
-    for leaked in
-        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"]
-    {
-        cargo.env_remove(leaked);
-    }
-    let status = cargo.status().expect("running cargo to build the wasm guests");
-    assert!(status.success(), "building the wasm guests (steps/*, tests/fixtures/*) failed; see the errors above");
 
     for (kind, dir) in &guests {
         let artifact =
@@ -59,6 +56,31 @@ fn main() {
         std::fs::copy(&artifact, &destination)
             .unwrap_or_else(|e| panic!("copying {} to {}: {e}", artifact.display(), destination.display()));
     }
+}
+
+/// Builds the guest crates in `dirs` for the wasm target in one cargo run.
+fn build_guests(workspace: &Path, target_dir: &Path, dirs: &[&PathBuf]) {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(workspace).args(["build", "--release", "--target", WASM_TARGET, "--target-dir"]).arg(target_dir);
+    for dir in dirs {
+        cargo.args(["-p", &package_name(dir)]);
+    }
+    // The outer build's flags and wrappers (clippy, coverage) are for the host target.
+    for leaked in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"]
+    {
+        cargo.env_remove(leaked);
+    }
+    let status = cargo.status().expect("running cargo to build the wasm guests");
+    assert!(
+        status.success(),
+        "building the wasm guests (steps/*, tests/fixtures/*, examples/*) failed; see the errors above"
+    );
+}
+
+/// Whether a guest crate is an API backend (it enables the SDK's `backend` feature).
+fn is_backend(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default().contains("features = [\"backend\"]")
 }
 
 /// Crate folders (those holding a Cargo.toml) directly under `dir`, sorted.
@@ -77,10 +99,16 @@ fn dir_name(dir: &Path) -> String {
 }
 
 /// Guest crates are named after their folder: `steps/pulse` is `stage-step-pulse`,
-/// `tests/fixtures/chaos` is `stage-fixture-chaos`.
+/// `tests/fixtures/chaos` is `stage-fixture-chaos`, `examples/backend-hello` is `backend-hello`.
 fn package_name(dir: &Path) -> String {
-    let kind = if dir.parent().is_some_and(|p| p.ends_with("steps")) { "step" } else { "fixture" };
-    let name = format!("stage-{kind}-{}", dir_name(dir));
+    let parent = dir.parent().expect("guest crates sit in a folder");
+    let name = if parent.ends_with("steps") {
+        format!("stage-step-{}", dir_name(dir))
+    } else if parent.ends_with("examples") {
+        dir_name(dir)
+    } else {
+        format!("stage-fixture-{}", dir_name(dir))
+    };
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
     assert!(
         manifest.contains(&format!("name = \"{name}\"")),

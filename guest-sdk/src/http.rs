@@ -15,11 +15,11 @@
 use serde_json::Value;
 
 use crate::StepError;
-use crate::bindings::wasi::http::outgoing_handler;
-use crate::bindings::wasi::http::types::{
+use crate::world::wasi::http::outgoing_handler;
+use crate::world::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::world::wasi::io::streams::StreamError;
 
 /// Largest response body read unless [`Request::max_body`] says otherwise.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;

@@ -19,12 +19,24 @@
 //! This crate also compiles for the host target (so that the workspace builds and tests
 //! natively); there the host imports are unreachable stubs.
 
+#[cfg(feature = "backend")]
+pub mod backend;
+#[cfg(feature = "backend")]
+pub mod compute;
 pub mod google;
 pub mod http;
+#[cfg(feature = "backend")]
+pub mod inference;
 pub mod log;
+#[cfg(feature = "backend")]
+pub mod utils;
 
 pub use serde_json::{self, Map, Value, json};
 
+#[cfg(not(any(feature = "step", feature = "backend")))]
+compile_error!("stage-guest-sdk needs the `step` or the `backend` feature");
+
+#[cfg(feature = "step")]
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
 pub mod bindings {
@@ -38,7 +50,28 @@ pub mod bindings {
     });
 }
 
-use bindings::stage::platform::types as wit;
+#[cfg(feature = "backend")]
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub mod backend_bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "backend",
+        pub_export_macro: true,
+        export_macro_name: "export_backend",
+        default_bindings_module: "stage_guest_sdk::backend_bindings",
+        generate_all,
+    });
+}
+
+#[cfg(all(feature = "backend", not(feature = "step")))]
+pub(crate) use backend_bindings as world;
+/// The WASI and Stage imports both worlds share (HTTP, log, error types), from whichever
+/// world this build carries (the step world's when a native build enables both).
+#[cfg(feature = "step")]
+pub(crate) use bindings as world;
+
+use world::stage::platform::types as wit;
 
 /// Where and why a step runs (see the WIT `step-context`).
 #[derive(Debug, Clone)]
@@ -117,6 +150,7 @@ pub fn required_str<'a>(input: &'a Value, field: &str) -> Result<&'a str, StepEr
     }
 }
 
+#[cfg(feature = "step")]
 /// The glue [`step!`] expands to: decodes the input JSON, runs the step, encodes the output.
 #[doc(hidden)]
 pub fn run_step(
@@ -131,6 +165,7 @@ pub fn run_step(
 }
 
 /// Registers `fn(&StepContext, Value) -> Result<Value, StepError>` as the component's `run`.
+#[cfg(feature = "step")]
 #[macro_export]
 macro_rules! step {
     ($run:path) => {

@@ -1,6 +1,6 @@
 //! Lines for the run's log. The host keeps them, bounded, in the step's run record.
 
-use crate::bindings::stage::platform::log::{Level, log};
+use crate::world::stage::platform::log::{Level, log};
 
 pub fn debug(message: &str) {
     log(Level::Debug, message);

@@ -39,6 +39,8 @@ pub struct Config {
     pub billing: BillingSettings,
     #[command(flatten)]
     pub delivery: DeliverySettings,
+    #[command(flatten)]
+    pub inference: InferenceSettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -100,6 +102,18 @@ pub struct BillingSettings {
     pub stripe_base_url: String,
 }
 
+/// Where app backends' inference calls go.
+#[derive(Debug, Clone, Args)]
+pub struct InferenceSettings {
+    /// Base URL of an OpenAI-compatible API (e.g. `https://api.openai.com/v1`); backends'
+    /// `inference` calls fail until it is set.
+    #[arg(long, env = "STAGE_INFERENCE_BASE_URL")]
+    pub inference_base_url: Option<String>,
+    /// Key the host sends to the inference API as `Authorization: Bearer` (backends never see it).
+    #[arg(long, env = "STAGE_INFERENCE_API_KEY", hide_env_values = true)]
+    pub inference_api_key: Option<String>,
+}
+
 /// How the communication outbox delivers messages.
 #[derive(Debug, Clone, Args)]
 pub struct DeliverySettings {
@@ -156,16 +170,21 @@ impl Config {
         );
         crate::gateway::SheetsUpstream::parse(&self.google.sheets_upstream)
             .map_err(|why| anyhow::anyhow!("--sheets-upstream: {why}"))?;
-        let stripe: http::Uri =
-            self.billing.stripe_base_url.parse().map_err(|e| {
-                anyhow::anyhow!("--stripe-base-url {:?} is not a URL: {e}", self.billing.stripe_base_url)
-            })?;
-        anyhow::ensure!(
-            matches!(stripe.scheme_str(), Some("http" | "https")) && stripe.authority().is_some(),
-            "--stripe-base-url {:?} must be an http(s) URL",
-            self.billing.stripe_base_url
-        );
+        check_base_url("--stripe-base-url", &self.billing.stripe_base_url)?;
+        if let Some(url) = &self.inference.inference_base_url {
+            check_base_url("--inference-base-url", url)?;
+        }
         anyhow::ensure!(self.delivery.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
         Ok(())
     }
+}
+
+/// Checks that an upstream's base URL is an absolute http(s) URL.
+fn check_base_url(flag: &str, url: &str) -> anyhow::Result<()> {
+    let uri: http::Uri = url.parse().map_err(|e| anyhow::anyhow!("{flag} {url:?} is not a URL: {e}"))?;
+    anyhow::ensure!(
+        matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some(),
+        "{flag} {url:?} must be an http(s) URL"
+    );
+    Ok(())
 }

@@ -85,6 +85,12 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         stripe: config.billing.stripe_secret_key.clone().map(|secret_key| {
             Arc::new(services::StripeUpstream { secret_key, base_url: config.billing.stripe_base_url.clone() })
         }),
+        inference: config.inference.inference_base_url.clone().map(|base_url| {
+            Arc::new(services::inference::InferenceUpstream {
+                base_url,
+                api_key: config.inference.inference_api_key.clone(),
+            })
+        }),
         outbox: Arc::default(),
         allow_private_egress: config.steps.allow_private_egress,
     };
@@ -100,6 +106,7 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone() });
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
+    let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone()));
     Ok(api::AppState {
         store,
         services,
@@ -109,6 +116,7 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         kinds,
         workflows,
         runner,
+        backends,
         tokens,
     })
 }

@@ -28,6 +28,24 @@ pub struct Answer {
     pub headers: reqwest::header::HeaderMap,
 }
 
+/// An HTTP answer with its body as bytes.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
 impl Server {
     /// A server on its default configuration (`--auth local`) in a fresh data folder.
     pub fn start() -> Server {
@@ -89,6 +107,17 @@ impl Server {
             request = request.header(*name, *value);
         }
         answer(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends `body` as raw bytes with `headers`; the answer keeps the raw body.
+    pub async fn send_bytes(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> RawAnswer {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        RawAnswer { status, headers, body: response.bytes().await.expect("response body").to_vec() }
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -4,6 +4,7 @@ mod common;
 
 mod apps;
 mod auth;
+mod backends;
 mod bad_input;
 mod billing;
 mod communication;

@@ -12,7 +12,7 @@ use super::runs::load_error;
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
-use crate::store::apps::{App, AppPatch, AppVersion, NewApp};
+use crate::store::apps::{App, AppPatch, AppVersion, FileGuard, NewApp};
 use crate::store::google::{GoogleCredentialStatus, GoogleRefreshToken};
 use crate::store::now_ms;
 
@@ -102,7 +102,7 @@ async fn publish(
         description: request.description.map(|d| check_description(&d)).transpose()?,
         config: check_config(request.config.unwrap_or_else(|| Value::Object(Map::new())))?,
     };
-    let guard = state.workflows.check_session(&caller.tenant_id, &request.session_id).await.map_err(load_error)?;
+    let guard = check_session(&state, &caller.tenant_id, &request.session_id).await?;
     Ok(created(state.store.publish_app(&caller.tenant_id, &request.session_id, app, guard).await?))
 }
 
@@ -112,8 +112,16 @@ async fn republish(
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<AppVersion> {
     let app = state.store.get_app(&caller.tenant_id, &sid).await?;
-    let guard = state.workflows.check_session(&caller.tenant_id, &app.session_id).await.map_err(load_error)?;
+    let guard = check_session(&state, &caller.tenant_id, &app.session_id).await?;
     Ok(created(state.store.republish_app(&caller.tenant_id, &sid, guard).await?))
+}
+
+/// Checks what publishing a session would run (its workflow file and its backend); the
+/// guard fails the publish if any checked file changes before the snapshot.
+async fn check_session(state: &AppState, tenant_id: &str, session: &str) -> Result<FileGuard, ApiError> {
+    let workflows = state.workflows.check_session(tenant_id, session).await.map_err(load_error)?;
+    let backend = state.backends.check_session(tenant_id, session).await?;
+    Ok(workflows.and(backend))
 }
 
 #[derive(Deserialize)]

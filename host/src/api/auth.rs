@@ -85,6 +85,40 @@ impl RunCaller {
     }
 }
 
+impl RunCaller {
+    /// The caller of a backend request, and whether the host consumed its `Authorization`.
+    ///
+    /// A Stage API key must be valid (else 401) and a verifiable end-user token identifies
+    /// the user; both are consumed. Any other `Authorization` (a token of the app's own, or
+    /// one this server cannot verify) leaves the caller anonymous and passes through to the
+    /// backend, which may have its own scheme.
+    pub async fn for_backend(parts: &Parts, state: &AppState) -> Result<(RunCaller, bool), ApiError> {
+        let token = parts.headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(presented_key);
+        match token {
+            Some(token) if token.starts_with(API_KEY_PREFIX) => {
+                Ok((RunCaller::Key(authenticate(parts, state).await?), true))
+            }
+            Some(token) => match state.tokens.as_ref().map(|verifier| verifier.verify(token)) {
+                Some(Ok(user)) => Ok((RunCaller::EndUser(user), true)),
+                _ => Ok((RunCaller::Anonymous, false)),
+            },
+            None if parts.headers.contains_key(AUTHORIZATION) => Ok((RunCaller::Anonymous, false)),
+            None => Ok((local_admin_or_anonymous(parts, state), false)),
+        }
+    }
+}
+
+/// The local admin for a credential-less loopback request in `--auth local` mode, else
+/// nobody.
+fn local_admin_or_anonymous(parts: &Parts, state: &AppState) -> RunCaller {
+    let loopback = parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
+    if state.config.auth == AuthMode::Local && loopback {
+        RunCaller::Key(state.local_admin.clone())
+    } else {
+        RunCaller::Anonymous
+    }
+}
+
 impl FromRequestParts<AppState> for RunCaller {
     type Rejection = ApiError;
 
@@ -103,14 +137,7 @@ impl FromRequestParts<AppState> for RunCaller {
                 tracing::Span::current().record("tenant", "end-user");
                 Ok(RunCaller::EndUser(user))
             }
-            None if parts.headers.get(AUTHORIZATION).is_none() => {
-                let loopback =
-                    parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
-                if state.config.auth == AuthMode::Local && loopback {
-                    return Ok(RunCaller::Key(state.local_admin.clone()));
-                }
-                Ok(RunCaller::Anonymous)
-            }
+            None if parts.headers.get(AUTHORIZATION).is_none() => Ok(local_admin_or_anonymous(parts, state)),
             _ => authenticate(parts, state).await.map(RunCaller::Key),
         }
     }

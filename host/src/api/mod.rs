@@ -8,6 +8,7 @@ pub mod file_path;
 
 mod admin;
 mod apps;
+pub mod backends;
 mod convex;
 mod plugins;
 mod runs;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub kinds: Arc<StepKinds>,
     pub workflows: Arc<Workflows>,
     pub runner: Arc<Runner>,
+    /// App versions' API backends.
+    pub backends: Arc<backends::Backends>,
     /// Verifies end-user tokens when a JWT key is configured.
     pub tokens: Option<Arc<TokenVerifier>>,
 }
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .merge(convex::router())
+        .merge(backends::router())
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(axum::Extension(BodyLimit(state.config.limits.max_request_bytes)))

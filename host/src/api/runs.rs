@@ -1,6 +1,8 @@
 //! Workflow runs: `POST /api/v1/run/:appSid/:workflow`, `GET /api/v1/runs/:runId`,
 //! `GET /api/v1/stage/apps/:sid/runs`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -14,8 +16,10 @@ use super::AppState;
 use super::auth::{Caller, RunCaller};
 use crate::envelope::extract::{JsonBody, PathParams, Query};
 use crate::envelope::{ApiError, ApiResult, ErrorCode, ok};
+use crate::store::apps::App;
 use crate::store::runs::RunRecord;
 use crate::workflow::AuthPolicy;
+use crate::workflow::WorkflowFile;
 use crate::workflow::executor::{Answer, bounded_wait};
 use crate::workflow::loader::LoadError;
 use crate::workflow::runner::{RunAnswer, RunError, RunRequest};
@@ -52,21 +56,60 @@ async fn run(
     headers: HeaderMap,
     JsonBody(body): JsonBody<RunBody>,
 ) -> Result<Response, ApiError> {
+    let (tenant_id, app) = find_app_for(&state, &sid, &mut caller).await?;
+    let input = body.input.unwrap_or_else(|| Value::Object(Map::new()));
+    let idempotency_key = idempotency_key(&headers)?;
+    let (file, request) = prepare_run(&state, tenant_id, &app, name, &caller, input, idempotency_key).await?;
+    match state.runner.run(file.clone(), request, bounded_wait(query.wait)).await {
+        Ok(RunAnswer::Finished { run_id, answer, replayed }) => Ok(answer_response(&run_id, answer, replayed)),
+        Ok(RunAnswer::Pending { run_id }) => {
+            let body = json!({ "success": true, "data": { "runId": run_id, "status": "running" } });
+            Ok((StatusCode::ACCEPTED, [("x-stage-run-id", run_id)], Json(body)).into_response())
+        }
+        Err(RunError::KeyReused { run_id }) => Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("Idempotency-Key was already used for a different request (run {run_id})"),
+        )),
+        Err(RunError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// The published app `sid` and its tenant, as `caller` may see it: a key of another
+/// tenant does not see the app at all (404), and the credential-less local admin is just
+/// anonymous to another tenant's app.
+pub(super) async fn find_app_for(
+    state: &AppState,
+    sid: &str,
+    caller: &mut RunCaller,
+) -> Result<(String, App), ApiError> {
     let not_found = || ApiError::not_found(format!("app {sid} not found"));
-    let (tenant_id, app) = state.store.find_app(&sid).await?.ok_or_else(not_found)?;
-    if let RunCaller::Key(principal) = &caller
+    let (tenant_id, app) = state.store.find_app(sid).await?.ok_or_else(not_found)?;
+    if let RunCaller::Key(principal) = &*caller
         && principal.tenant_id != tenant_id
     {
-        // The credential-less local admin is just anonymous to another tenant's app; a
-        // presented key of another tenant does not see the app at all.
         if principal.key_id.is_some() {
             return Err(not_found());
         }
-        caller = RunCaller::Anonymous;
+        *caller = RunCaller::Anonymous;
     }
+    Ok((tenant_id, app))
+}
+
+/// Finds workflow `name` of the app's active version and checks the caller and input: the
+/// run request of `POST /api/v1/run/...` and of a backend's `compute.run-workflow`.
+pub(super) async fn prepare_run(
+    state: &AppState,
+    tenant_id: String,
+    app: &App,
+    name: String,
+    caller: &RunCaller,
+    input: Value,
+    idempotency_key: Option<String>,
+) -> Result<(Arc<WorkflowFile>, RunRequest), ApiError> {
+    let sid = &app.sid;
     let file = state
         .workflows
-        .of_version(&tenant_id, &sid, app.version)
+        .of_version(&tenant_id, sid, app.version)
         .await
         .map_err(load_error)?
         .ok_or_else(|| ApiError::not_found(format!("app {sid} (version {}) has no workflows", app.version)))?;
@@ -80,11 +123,9 @@ async fn run(
             format!("workflow {name} requires an API key or an end-user token (Authorization: Bearer …)"),
         ));
     }
-    let input = body.input.unwrap_or_else(|| Value::Object(Map::new()));
     if !input.is_object() {
         return Err(ApiError::validation("input must be a JSON object"));
     }
-    let idempotency_key = idempotency_key(&headers)?;
     let mut config = Value::Object(file.config.clone());
     if let (Some(merged), Value::Object(overrides)) = (config.as_object_mut(), &app.config) {
         merged.extend(overrides.clone());
@@ -100,18 +141,7 @@ async fn run(
         auth: caller.auth_json(),
         idempotency_key,
     };
-    match state.runner.run(file.clone(), request, bounded_wait(query.wait)).await {
-        Ok(RunAnswer::Finished { run_id, answer, replayed }) => Ok(answer_response(&run_id, answer, replayed)),
-        Ok(RunAnswer::Pending { run_id }) => {
-            let body = json!({ "success": true, "data": { "runId": run_id, "status": "running" } });
-            Ok((StatusCode::ACCEPTED, [("x-stage-run-id", run_id)], Json(body)).into_response())
-        }
-        Err(RunError::KeyReused { run_id }) => Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("Idempotency-Key was already used for a different request (run {run_id})"),
-        )),
-        Err(RunError::Store(e)) => Err(e.into()),
-    }
+    Ok((file, request))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     StepFailed,
     StepTimeout,
     UpstreamError,
+    BackendError,
+    BackendTimeout,
     Internal,
 }
 
@@ -49,6 +51,8 @@ impl ErrorCode {
             ErrorCode::StepFailed => "STEP_FAILED",
             ErrorCode::StepTimeout => "STEP_TIMEOUT",
             ErrorCode::UpstreamError => "UPSTREAM_ERROR",
+            ErrorCode::BackendError => "BACKEND_ERROR",
+            ErrorCode::BackendTimeout => "BACKEND_TIMEOUT",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -65,8 +69,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::StepFailed | ErrorCode::UpstreamError => StatusCode::BAD_GATEWAY,
-            ErrorCode::StepTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::StepTimeout | ErrorCode::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Internal | ErrorCode::BackendError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -77,6 +77,39 @@ impl AsyncWrite for Capture {
     }
 }
 
+/// One log line a guest wrote through the `log` interface.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// The lines a guest logs, up to a byte bound (later lines are dropped).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogBook {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl LogBook {
+    pub fn new(limit: usize) -> LogBook {
+        LogBook { lines: Vec::new(), bytes: 0, limit }
+    }
+
+    pub fn push(&mut self, level: &'static str, message: String) {
+        if self.bytes + message.len() > self.limit {
+            return;
+        }
+        self.bytes += message.len();
+        self.lines.push(LogLine { level, message });
+    }
+
+    pub fn lines(&self) -> &[LogLine] {
+        &self.lines
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Capture;

@@ -17,8 +17,10 @@ pub struct Limits {
     pub outbound_requests: u32,
     /// Bytes sent in outbound request bodies plus bytes received in response bodies.
     pub outbound_bytes: u64,
-    /// The step's JSON output.
+    /// The step's JSON output, or a backend's response body.
     pub output_bytes: usize,
+    /// A backend's request body.
+    pub input_bytes: usize,
     /// Captured stdout, stderr and log lines, each.
     pub log_bytes: usize,
 }
@@ -31,6 +33,7 @@ impl Default for Limits {
             outbound_requests: 32,
             outbound_bytes: 16 * 1024 * 1024,
             output_bytes: 1024 * 1024,
+            input_bytes: 1024 * 1024,
             log_bytes: 16 * 1024,
         }
     }
@@ -85,4 +88,32 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memories(&self) -> usize {
         MAX_PARTS
     }
+}
+
+/// Epoch ticks between a guest's cooperative yields (one tick is [`super::TICK`]).
+const YIELD_TICKS: u64 = 5;
+
+/// Marks the trap raised when the wall-time deadline passes inside guest code.
+#[derive(Debug)]
+pub(crate) struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("wall-time deadline passed")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
+/// Makes guest code in `store` yield to the host every few epoch ticks and trap with
+/// [`DeadlinePassed`] once `wall` has passed.
+pub(crate) fn arm_deadline<T>(store: &mut wasmtime::Store<T>, wall: Duration) {
+    let deadline = std::time::Instant::now() + wall;
+    store.set_epoch_deadline(YIELD_TICKS);
+    store.epoch_deadline_callback(move |_| {
+        if std::time::Instant::now() >= deadline {
+            return Err(DeadlinePassed.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Yield(YIELD_TICKS))
+    });
 }

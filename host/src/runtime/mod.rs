@@ -12,12 +12,14 @@
 //!
 //! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`].
 
+mod backend;
 pub mod cache;
 mod capture;
 pub mod limits;
 pub mod outbound;
 pub mod policy;
 pub mod registry;
+pub mod retry;
 mod step;
 
 use std::collections::HashMap;
@@ -29,12 +31,15 @@ use tokio::sync::OnceCell;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost};
 pub use self::cache::CacheStats;
+pub use self::capture::LogLine;
 pub use self::limits::Limits;
 pub use self::outbound::{BoxFuture, Gateway, Identity, OutboundReport, Route};
 pub use self::policy::{Destination, Policy};
-pub use self::step::{ErrorClass, Invocation, LogLine, StepCall, StepContext, StepFailure};
+pub use self::step::{ErrorClass, Invocation, StepCall, StepContext, StepFailure};
 
+use self::backend::{BackendPre, BackendState};
 use self::cache::ComponentCache;
 use self::step::{StepPre, StepState};
 
@@ -63,17 +68,29 @@ pub struct RuntimeConfig {
 pub struct Runtime {
     engine: Engine,
     step_linker: Linker<StepState>,
+    backend_linker: Linker<BackendState>,
     cache: ComponentCache,
-    step_pres: Mutex<HashMap<String, Arc<OnceCell<StepPre<StepState>>>>>,
+    step_pres: Prepared<StepPre<StepState>>,
+    backend_pres: Prepared<BackendPre>,
     gateway: Arc<dyn Gateway>,
     config: RuntimeConfig,
 }
+
+/// Linked components by content hash; concurrent callers for one hash share one link.
+type Prepared<P> = Mutex<HashMap<String, Arc<OnceCell<P>>>>;
 
 /// A step component ready to instantiate: its content hash names it.
 #[derive(Clone)]
 pub struct PreparedStep {
     pub hash: String,
     pre: StepPre<StepState>,
+}
+
+/// A backend component ready to serve requests: its content hash names it.
+#[derive(Clone)]
+pub struct PreparedBackend {
+    pub hash: String,
+    pre: BackendPre,
 }
 
 impl Runtime {
@@ -109,7 +126,17 @@ impl Runtime {
 
         let cache = ComponentCache::new(engine.clone(), &config.compiled_dir)?;
         let step_linker = step::linker(&engine)?;
-        Ok(Runtime { engine, step_linker, cache, step_pres: Mutex::default(), gateway, config })
+        let backend_linker = backend::linker(&engine)?;
+        Ok(Runtime {
+            engine,
+            step_linker,
+            backend_linker,
+            cache,
+            step_pres: Mutex::default(),
+            backend_pres: Mutex::default(),
+            gateway,
+            config,
+        })
     }
 
     pub fn default_limits(&self) -> Limits {
@@ -118,15 +145,46 @@ impl Runtime {
 
     /// Compiles (or finds) a step component and links it against the step world.
     pub async fn prepare_step(&self, hash: &str, wasm: Arc<[u8]>) -> anyhow::Result<PreparedStep> {
-        let cell = self.step_pres.lock().expect("runtime poisoned").entry(hash.to_owned()).or_default().clone();
-        let pre = cell
-            .get_or_try_init(|| async {
-                let component = self.cache.component(hash, wasm).await?;
-                let instance_pre = self.step_linker.instantiate_pre(&component)?;
-                anyhow::Ok(StepPre::new(instance_pre)?)
+        let pre = self
+            .prepare(&self.step_pres, hash, wasm, |component| {
+                Ok(StepPre::new(self.step_linker.instantiate_pre(component)?)?)
             })
             .await?;
-        Ok(PreparedStep { hash: hash.to_owned(), pre: pre.clone() })
+        Ok(PreparedStep { hash: hash.to_owned(), pre })
+    }
+
+    /// Compiles (or finds) a backend component and links it against the backend world; an
+    /// error says why the component is not a usable backend.
+    pub async fn prepare_backend(&self, hash: &str, wasm: Arc<[u8]>) -> anyhow::Result<PreparedBackend> {
+        let pre = self
+            .prepare(&self.backend_pres, hash, wasm, |component| {
+                Ok(BackendPre::new(self.backend_linker.instantiate_pre(component)?)?)
+            })
+            .await?;
+        Ok(PreparedBackend { hash: hash.to_owned(), pre })
+    }
+
+    /// The linked form of the component `hash` in `prepared`, compiling and linking it once.
+    async fn prepare<P: Clone>(
+        &self,
+        prepared: &Prepared<P>,
+        hash: &str,
+        wasm: Arc<[u8]>,
+        link: impl FnOnce(&wasmtime::component::Component) -> anyhow::Result<P>,
+    ) -> anyhow::Result<P> {
+        let cell = prepared.lock().expect("runtime poisoned").entry(hash.to_owned()).or_default().clone();
+        let linked = cell
+            .get_or_try_init(|| async {
+                let component = self.cache.component(hash, wasm).await?;
+                link(&component)
+            })
+            .await?;
+        Ok(linked.clone())
+    }
+
+    /// Serves one request with a fresh instance of a prepared backend, under `call.limits`.
+    pub async fn serve_backend(&self, backend: &PreparedBackend, call: BackendCall) -> BackendAnswer {
+        backend::serve(&self.engine, &backend.pre, self.gateway.clone(), self.config.allow_private_egress, call).await
     }
 
     /// Runs a prepared step once, in its own store, under `call.limits`.

@@ -102,6 +102,20 @@ pub(crate) struct OutboundHooks {
     pub report: Arc<Mutex<OutboundReport>>,
 }
 
+impl OutboundHooks {
+    /// One outbound request's view of the invocation's policy, limits and report.
+    pub fn call(&self) -> OutboundCall {
+        OutboundCall {
+            gateway: self.gateway.clone(),
+            policy: self.policy.clone(),
+            identity: self.identity.clone(),
+            limits: self.limits,
+            allow_private: self.allow_private,
+            report: self.report.clone(),
+        }
+    }
+}
+
 type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
 
 impl WasiHttpHooks for OutboundHooks {
@@ -111,14 +125,7 @@ impl WasiHttpHooks for OutboundHooks {
         options: Option<RequestOptions>,
         _guest_done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        let call = OutboundCall {
-            gateway: self.gateway.clone(),
-            policy: self.policy.clone(),
-            identity: self.identity.clone(),
-            limits: self.limits,
-            allow_private: self.allow_private,
-            report: self.report.clone(),
-        };
+        let call = self.call();
         Box::new(async move {
             let started = Instant::now();
             let result = call.send(request, options).await;
@@ -130,7 +137,8 @@ impl WasiHttpHooks for OutboundHooks {
     }
 }
 
-struct OutboundCall {
+/// One outbound request being checked and sent.
+pub(crate) struct OutboundCall {
     gateway: Arc<dyn Gateway>,
     policy: Arc<Policy>,
     identity: Identity,
@@ -168,7 +176,9 @@ impl OutboundCall {
         self.limits.outbound_bytes.saturating_sub(spent) as usize
     }
 
-    async fn send(
+    /// Checks `request` against the policy and limits, adds credentials, and sends it where
+    /// the gateway routes it.
+    pub async fn send(
         &self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,

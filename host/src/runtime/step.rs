@@ -4,16 +4,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::capture::Capture;
-use super::limits::{Limits, MemoryLimiter};
+use super::capture::{Capture, LogBook, LogLine};
+use super::limits::{DeadlinePassed, Limits, MemoryLimiter, arm_deadline};
 use super::outbound::{Gateway, Identity, OutboundHooks, OutboundReport, Refusal};
 use super::policy::Policy;
 
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../guest-sdk/wit",
         world: "stage:platform/step",
@@ -29,9 +29,6 @@ mod bindings {
 
 pub use bindings::StepPre;
 use bindings::stage::platform::{log, types};
-
-/// Epoch ticks between the guest's cooperative yields (one tick is [`super::TICK`]).
-const YIELD_TICKS: u64 = 5;
 
 /// Where and why a step runs; passed to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,13 +93,6 @@ impl std::fmt::Display for StepFailure {
     }
 }
 
-/// One log line a guest wrote through the `log` interface.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LogLine {
-    pub level: &'static str,
-    pub message: String,
-}
-
 /// Everything an invocation produced.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -123,9 +113,7 @@ pub(crate) struct StepState {
     table: ResourceTable,
     hooks: OutboundHooks,
     limiter: MemoryLimiter,
-    log: Vec<LogLine>,
-    log_bytes: usize,
-    log_limit: usize,
+    log: LogBook,
 }
 
 impl WasiView for StepState {
@@ -142,18 +130,18 @@ impl WasiHttpView for StepState {
 
 impl log::Host for StepState {
     fn log(&mut self, level: log::Level, message: String) {
-        if self.log_bytes + message.len() > self.log_limit {
-            return;
-        }
-        self.log_bytes += message.len();
-        let level = match level {
-            log::Level::Trace => "trace",
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
-        };
-        self.log.push(LogLine { level, message });
+        self.log.push(level_name(level), message);
+    }
+}
+
+/// The name of a WIT log level, as run records and the server log show it.
+pub(crate) fn level_name(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Trace => "trace",
+        log::Level::Debug => "debug",
+        log::Level::Info => "info",
+        log::Level::Warn => "warn",
+        log::Level::Error => "error",
     }
 }
 
@@ -179,18 +167,6 @@ pub struct StepCall {
     pub policy: Arc<Policy>,
     pub limits: Limits,
 }
-
-/// Marks the trap raised when the wall-time deadline passes inside guest code.
-#[derive(Debug)]
-struct DeadlinePassed;
-
-impl std::fmt::Display for DeadlinePassed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("wall-time deadline passed")
-    }
-}
-
-impl std::error::Error for DeadlinePassed {}
 
 /// Instantiates the step in a fresh store and runs it once.
 pub(crate) async fn invoke(
@@ -221,21 +197,12 @@ pub(crate) async fn invoke(
         table: ResourceTable::new(),
         hooks,
         limiter: MemoryLimiter::new(limits.memory_bytes),
-        log: Vec::new(),
-        log_bytes: 0,
-        log_limit: limits.log_bytes,
+        log: LogBook::new(limits.log_bytes),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     let wall = limits.wall_time();
-    let deadline = Instant::now() + wall;
-    store.set_epoch_deadline(YIELD_TICKS);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            return Err(DeadlinePassed.into());
-        }
-        Ok(UpdateDeadline::Yield(YIELD_TICKS))
-    });
+    arm_deadline(&mut store, wall);
 
     let started = Instant::now();
     let context = types::StepContext {
@@ -273,7 +240,7 @@ pub(crate) async fn invoke(
         outbound,
         stdout: stdout.text(),
         stderr: stderr.text(),
-        log: state.log.clone(),
+        log: state.log.lines().to_vec(),
     }
 }
 
@@ -301,9 +268,7 @@ pub(crate) async fn invoke_bare(
         table: ResourceTable::new(),
         hooks,
         limiter: MemoryLimiter::new(usize::MAX),
-        log: Vec::new(),
-        log_bytes: 0,
-        log_limit: 0,
+        log: LogBook::new(0),
     };
     let mut store = Store::new(engine, state);
     // Far enough never to interrupt (the deadline is added to the current epoch).

@@ -11,6 +11,7 @@
 //! * [`sheets`] — an emulator of the Google Sheets v4 API subset the sheets steps use.
 //! * [`billing`] — billing items, idempotent per key, optionally forwarded to Stripe.
 //! * [`communication`] — channel registrations, messages, and the outbox that delivers them.
+//! * [`inference`] — OpenAI-compatible calls of app backends, with per-app usage.
 //!
 //! Shared by them: [`idempotency`] (`Idempotency-Key` on writes), [`input`] (field checks
 //! that name the field), [`time`] (ISO-8601 instants).
@@ -18,6 +19,7 @@
 pub mod billing;
 pub mod communication;
 pub mod idempotency;
+pub mod inference;
 pub mod input;
 pub mod ledger;
 pub mod pulse;
@@ -89,6 +91,8 @@ pub struct ServiceState {
     pub store: Store,
     /// Where billing items are forwarded, when Stripe is configured.
     pub stripe: Option<Arc<StripeUpstream>>,
+    /// Where app backends' inference calls go, when configured.
+    pub inference: Option<Arc<inference::InferenceUpstream>>,
     /// Notified when a message is queued, so that the dispatcher delivers it at once.
     pub outbox: Arc<Notify>,
     /// Whether delivery destinations (tenants' webhook URLs, SMTP servers) may be private,
@@ -99,7 +103,7 @@ pub struct ServiceState {
 impl ServiceState {
     /// Services on `store` with no upstream and only public delivery destinations.
     pub fn new(store: Store) -> ServiceState {
-        ServiceState { store, stripe: None, outbox: Arc::default(), allow_private_egress: false }
+        ServiceState { store, stripe: None, inference: None, outbox: Arc::default(), allow_private_egress: false }
     }
 }
 
@@ -130,5 +134,6 @@ pub fn router(state: ServiceState) -> Router {
         .merge(sheets::router())
         .merge(billing::router())
         .merge(communication::router())
+        .merge(inference::router())
         .with_state(state)
 }

@@ -235,20 +235,33 @@ impl Store {
     }
 }
 
-/// Publishing checks a file before the snapshot is taken; the guard makes sure the
+/// Publishing checks files before the snapshot is taken; the guard makes sure the
 /// snapshot holds exactly the bytes that were checked (else the publish is a conflict).
 #[derive(Debug, Clone, Default)]
 pub struct FileGuard {
     /// `(path, SHA-256 of the checked bytes or None if the file was absent)`.
-    pub expected: Option<(String, Option<String>)>,
+    pub expected: Vec<(String, Option<String>)>,
 }
 
 impl FileGuard {
+    /// Expects `path` to hold the bytes hashed to `hash` (absent when `None`).
+    pub fn expect(mut self, path: &str, hash: Option<String>) -> FileGuard {
+        self.expected.push((path.to_owned(), hash));
+        self
+    }
+
+    /// Both guards' expectations.
+    pub fn and(mut self, other: FileGuard) -> FileGuard {
+        self.expected.extend(other.expected);
+        self
+    }
+
     fn check(&self, c: &Connection, session_id: &str) -> StoreResult<()> {
-        let Some((path, expected)) = &self.expected else { return Ok(()) };
-        let current = super::files::head(c, session_id, path)?.and_then(|head| head.hash);
-        if current != *expected {
-            return Err(StoreError::Conflict(format!("{path} changed while publishing; publish again")));
+        for (path, expected) in &self.expected {
+            let current = super::files::head(c, session_id, path)?.and_then(|head| head.hash);
+            if current != *expected {
+                return Err(StoreError::Conflict(format!("{path} changed while publishing; publish again")));
+            }
         }
         Ok(())
     }

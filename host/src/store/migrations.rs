@@ -320,6 +320,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, attempt)
     );
     "#,
+    // 6: inference calls of app backends, for per-app usage.
+    r#"
+    CREATE TABLE inference_calls (
+        id                 INTEGER PRIMARY KEY,
+        tenant_id          TEXT NOT NULL REFERENCES tenants(id),
+        app_sid            TEXT NOT NULL,
+        kind               TEXT NOT NULL,
+        model              TEXT NOT NULL,
+        status             INTEGER NOT NULL,
+        prompt_tokens      INTEGER NOT NULL,
+        completion_tokens  INTEGER NOT NULL,
+        total_tokens       INTEGER NOT NULL,
+        created_at         INTEGER NOT NULL
+    );
+    CREATE INDEX inference_calls_by_app ON inference_calls (tenant_id, app_sid, created_at);
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

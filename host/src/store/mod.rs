@@ -20,6 +20,7 @@ pub mod communication;
 pub mod files;
 pub mod google;
 pub mod idempotency;
+pub mod inference;
 pub mod ledger;
 pub mod plugins;
 pub mod pulse;

@@ -17,7 +17,7 @@ use super::template::TemplateContext;
 use crate::envelope::ErrorCode;
 use crate::runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
 use crate::store::runs::{StepRecord, StepTimings};
-use crate::store::{now_ms, sha256_hex};
+use crate::store::{new_id, now_ms, sha256_hex};
 
 /// The step kind whose output is the run's HTTP answer.
 pub const RESPONSE_KIND: &str = "response";
@@ -144,6 +144,35 @@ impl Executor {
             body: json!({ "success": true, "data": { "runId": plan.run_id, "outputs": outputs } }),
         });
         RunOutcome { succeeded: true, answer, error: None, steps: records }
+    }
+
+    /// Runs one step kind once, outside any workflow (a backend's `compute.run-step`), with
+    /// a fresh idempotency key.
+    pub async fn run_single_step(&self, kind: &str, input: &Value, identity: Identity) -> Result<Value, StepFailure> {
+        let invalid =
+            |message: String| StepFailure::Step { class: ErrorClass::InvalidInput, message, retry_after: None };
+        let resolved = self.kinds.resolve(&identity.tenant_id, kind).await.map_err(|e| invalid(e.to_string()))?;
+        let run_id = new_id("run_");
+        let call = StepCall {
+            context: StepContext {
+                run_id: run_id.clone(),
+                app_sid: identity.app_sid.clone().unwrap_or_default(),
+                workflow: String::new(),
+                step_id: kind.to_owned(),
+                attempt: 1,
+                idempotency_key: format!("stp_{}", &sha256_hex(run_id.as_bytes())[..40]),
+            },
+            input: input.to_string(),
+            identity,
+            policy: resolved.policy.clone(),
+            limits: resolved.limits,
+        };
+        let outcome = self.runtime.invoke_step(&resolved.prepared, call).await.outcome?;
+        serde_json::from_str(&outcome).map_err(|e| StepFailure::Step {
+            class: ErrorClass::Permanent,
+            message: format!("the step's output is not JSON: {e}"),
+            retry_after: None,
+        })
     }
 
     /// Invokes a step until it succeeds, fails for good, or runs out of retries.

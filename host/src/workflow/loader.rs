@@ -69,7 +69,7 @@ impl Workflows {
                 Some(sha256_hex(&file.bytes))
             }
         };
-        Ok(FileGuard { expected: Some((FILE_PATH.to_owned(), hash)) })
+        Ok(FileGuard::default().expect(FILE_PATH, hash))
     }
 
     async fn parse(&self, tenant_id: &str, bytes: &[u8]) -> Result<WorkflowFile, LoadError> {

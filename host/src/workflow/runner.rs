@@ -63,6 +63,11 @@ impl Runner {
         Runner { store, executor, in_progress: Arc::default() }
     }
 
+    /// The executor runs go through (also for single steps outside a workflow).
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
+    }
+
     /// Runs `request` with `file`, answering once it finishes or after `wait`.
     ///
     /// A run is recorded when it ends; it is recorded earlier only when that is needed: an

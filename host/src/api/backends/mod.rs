@@ -1,0 +1,307 @@
+//! Published API backends: `ANY /stage/:appSid/api` and `ANY /stage/:appSid/api/*` are
+//! served by the app version's backend, a `wasi:http/proxy` component pushed as
+//! `/app/backend.wasm` (with an optional [`manifest`], `/app/backend.json`).
+//!
+//! The prefix is stripped (`/stage/app_1/api/users?x=1` reaches the guest as `/users?x=1`);
+//! method, headers and body pass through, bounded by the backend's limits. Hop-by-hop
+//! headers are dropped, and so is every client-sent `x-stage-*` header: the host sets
+//! `x-stage-app-sid` and `x-stage-user-email|name|id` from the verified caller. A Stage
+//! credential (API key or end-user token) is consumed here and never reaches the guest;
+//! any other `Authorization` passes through for the backend's own use.
+//!
+//! Publishing validates and precompiles the backend, so a broken component fails publish
+//! (422) and the first request does not compile.
+
+mod compute;
+pub mod manifest;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::json;
+
+use self::compute::AppCompute;
+use super::AppState;
+use super::auth::RunCaller;
+use super::runs::find_app_for;
+use crate::envelope::{ApiError, ErrorCode};
+use crate::runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, Runtime};
+use crate::store::apps::FileGuard;
+use crate::store::{Store, sha256_hex};
+
+/// Where a session keeps its backend component.
+pub const WASM_PATH: &str = "/app/backend.wasm";
+/// Request and response bodies a backend accepts unless its manifest says otherwise.
+const DEFAULT_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Headers that describe one connection, not the request (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+/// Prefix of the headers only the host may set.
+const HOST_HEADER_PREFIX: &str = "x-stage-";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/stage/{app}/api", any(serve))
+        .route("/stage/{app}/api/", any(serve))
+        .route("/stage/{app}/api/{*rest}", any(serve))
+}
+
+/// A published version's backend, ready to serve.
+pub struct Backend {
+    prepared: PreparedBackend,
+    policy: Arc<Policy>,
+    limits: Limits,
+}
+
+/// Backends of app versions, loaded once per version (a version never changes).
+pub struct Backends {
+    store: Store,
+    runtime: Arc<Runtime>,
+    defaults: Limits,
+    versions: Mutex<HashMap<(String, i64), Option<Arc<Backend>>>>,
+}
+
+impl Backends {
+    pub fn new(store: Store, runtime: Arc<Runtime>) -> Backends {
+        let defaults =
+            Limits { input_bytes: DEFAULT_BODY_BYTES, output_bytes: DEFAULT_BODY_BYTES, ..runtime.default_limits() };
+        Backends { store, runtime, defaults, versions: Mutex::default() }
+    }
+
+    /// The backend of an app version, `None` when the version has none.
+    pub async fn of_version(&self, sid: &str, version: i64) -> Result<Option<Arc<Backend>>, ApiError> {
+        let key = (sid.to_owned(), version);
+        if let Some(backend) = self.versions.lock().expect("backends poisoned").get(&key) {
+            return Ok(backend.clone());
+        }
+        let wasm = self.store.app_version_file(sid, version, WASM_PATH).await?;
+        let manifest = self.store.app_version_file(sid, version, manifest::MANIFEST_PATH).await?;
+        let backend = self.load(wasm, manifest).await?.map(Arc::new);
+        self.versions.lock().expect("backends poisoned").insert(key, backend.clone());
+        Ok(backend)
+    }
+
+    /// Checks (and precompiles) a session's backend before it is published, returning the
+    /// guard that makes the publish fail if the files change in between.
+    pub async fn check_session(&self, tenant_id: &str, session: &str) -> Result<FileGuard, ApiError> {
+        let wasm = self.store.read_file(tenant_id, session, WASM_PATH, None).await?.map(|f| f.bytes);
+        let manifest = self.store.read_file(tenant_id, session, manifest::MANIFEST_PATH, None).await?.map(|f| f.bytes);
+        let guard = FileGuard::default()
+            .expect(WASM_PATH, wasm.as_deref().map(sha256_hex))
+            .expect(manifest::MANIFEST_PATH, manifest.as_deref().map(sha256_hex));
+        self.load(wasm, manifest).await?;
+        Ok(guard)
+    }
+
+    async fn load(&self, wasm: Option<Vec<u8>>, manifest: Option<Vec<u8>>) -> Result<Option<Backend>, ApiError> {
+        let Some(wasm) = wasm else {
+            if manifest.is_some() {
+                return Err(ApiError::validation(format!(
+                    "{} is present but {WASM_PATH} is not: push the backend component too, or remove the manifest",
+                    manifest::MANIFEST_PATH
+                )));
+            }
+            return Ok(None);
+        };
+        let manifest = manifest::parse(manifest.as_deref(), self.defaults).map_err(|problems| {
+            let first = problems.first().map(ToString::to_string).unwrap_or_default();
+            ApiError::validation(format!("{} has {} problem(s): {first}", manifest::MANIFEST_PATH, problems.len()))
+                .with_details(json!({ "problems": problems }))
+        })?;
+        let hash = sha256_hex(&wasm);
+        let prepared = self.runtime.prepare_backend(&hash, wasm.into()).await.map_err(|e| {
+            ApiError::validation(format!(
+                "{WASM_PATH} is not a usable backend: {e:#} (a backend is a wasi:http/proxy component, \
+                 e.g. a Rust crate built with `cargo build --target wasm32-wasip2`)"
+            ))
+        })?;
+        Ok(Some(Backend { prepared, policy: Arc::new(manifest.policy), limits: manifest.limits }))
+    }
+}
+
+async fn serve(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let (sid, rest) = split_path(parts.uri.path())
+        .ok_or_else(|| ApiError::not_found(format!("no route for {}", parts.uri.path())))?;
+    let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (mut caller, consumed_authorization) = RunCaller::for_backend(&parts, &state).await?;
+    let (tenant_id, app) = find_app_for(&state, &sid, &mut caller).await?;
+    let backend = state.backends.of_version(&sid, app.version).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "app {sid} (version {}) has no backend: push {WASM_PATH} to its session and publish",
+            app.version
+        ))
+    })?;
+
+    let limit = backend.limits.input_bytes;
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(format!("the request body exceeds the backend's limit of {limit} bytes")))?;
+    let uri = guest_uri(&parts.headers, &rest, parts.uri.query())?;
+    let mut headers = forwarded_headers(&parts.headers, consumed_authorization);
+    let auth = caller.auth_json();
+    let identity_headers = [
+        ("x-stage-app-sid", Some(sid.as_str())),
+        ("x-stage-user-email", auth["email"].as_str()),
+        ("x-stage-user-name", auth["name"].as_str()),
+        ("x-stage-user-id", auth["userId"].as_str()),
+    ];
+    for (name, value) in identity_headers {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    let mut guest_request = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .body(body)
+        .map_err(|e| ApiError::bad_request(format!("the request cannot be passed to the backend: {e}")))?;
+    *guest_request.headers_mut() = headers;
+
+    let identity = Identity {
+        tenant_id: tenant_id.clone(),
+        app_sid: Some(sid.clone()),
+        actor_email: auth["email"].as_str().map(str::to_owned),
+    };
+    let compute =
+        Arc::new(AppCompute { state: state.clone(), tenant_id, app, caller, wait: backend.limits.wall_time() });
+    let call = BackendCall {
+        request: guest_request,
+        identity,
+        policy: backend.policy.clone(),
+        limits: backend.limits,
+        compute,
+    };
+    let answer = state.runtime.serve_backend(&backend.prepared, call).await;
+    for line in &answer.log {
+        tracing::info!(app = %sid, level = line.level, message = %line.message, "backend log");
+    }
+    match answer.outcome {
+        Ok(response) => Ok(client_response(response)),
+        Err(failure) => {
+            tracing::warn!(app = %sid, error = %failure, stderr = %answer.stderr, "backend request failed");
+            Err(failure_error(&failure, &request_id))
+        }
+    }
+}
+
+/// `("app_1", "/users")` from `/stage/app_1/api/users`; `"/"` when nothing follows `api`.
+fn split_path(path: &str) -> Option<(String, String)> {
+    let (sid, tail) = path.strip_prefix("/stage/")?.split_once('/')?;
+    let rest = tail.strip_prefix("api")?;
+    if !rest.is_empty() && !rest.starts_with('/') {
+        return None;
+    }
+    Some((sid.to_owned(), if rest.is_empty() { "/".to_owned() } else { rest.to_owned() }))
+}
+
+/// The URI the guest sees: the client's host, the path after the prefix, the query.
+fn guest_uri(headers: &HeaderMap, rest: &str, query: Option<&str>) -> Result<Uri, ApiError> {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.parse::<http::uri::Authority>().is_ok())
+        .unwrap_or("localhost");
+    let uri = match query {
+        Some(query) => format!("http://{host}{rest}?{query}"),
+        None => format!("http://{host}{rest}"),
+    };
+    uri.parse().map_err(|_| ApiError::bad_request(format!("the path {rest:?} cannot be passed to the backend")))
+}
+
+/// The client's headers minus hop-by-hop ones (also those the `Connection` header names),
+/// client-set `x-stage-*` ones, and the Stage credential when the host consumed it.
+fn forwarded_headers(headers: &HeaderMap, consumed_authorization: bool) -> HeaderMap {
+    let named_by_connection: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let mut forwarded = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let lower = name.as_str();
+        let dropped = HOP_BY_HOP.contains(&lower)
+            || named_by_connection.iter().any(|n| n == lower)
+            || lower.starts_with(HOST_HEADER_PREFIX)
+            || (consumed_authorization && name == http::header::AUTHORIZATION);
+        if !dropped {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    forwarded
+}
+
+/// The guest's response for the client: hop-by-hop headers and the guest's own
+/// `content-length` dropped (the server frames the body it has).
+fn client_response(response: http::Response<bytes::Bytes>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    for name in HOP_BY_HOP {
+        parts.headers.remove(name);
+    }
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body)).into_response()
+}
+
+fn failure_error(failure: &BackendFailure, request_id: &str) -> ApiError {
+    let code = match failure {
+        BackendFailure::Timeout(_) => ErrorCode::BackendTimeout,
+        BackendFailure::ResponseTooLarge { .. } => ErrorCode::PayloadTooLarge,
+        _ => ErrorCode::BackendError,
+    };
+    ApiError::new(code, format!("{failure} (request {request_id})")).with_details(json!({ "requestId": request_id }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_the_prefix() {
+        assert_eq!(split_path("/stage/app_1/api"), Some(("app_1".into(), "/".into())));
+        assert_eq!(split_path("/stage/app_1/api/"), Some(("app_1".into(), "/".into())));
+        assert_eq!(split_path("/stage/app_1/api/users/7"), Some(("app_1".into(), "/users/7".into())));
+        assert_eq!(split_path("/stage/app_1/apix"), None);
+    }
+
+    #[test]
+    fn drops_hop_by_hop_stage_and_consumed_headers() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-custom-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-custom-hop", "1"),
+            ("x-stage-user-email", "spoof@example.com"),
+            ("X-Stage-App-Sid", "app_other"),
+            ("authorization", "Bearer stage_sk_x"),
+            ("accept", "application/json"),
+            ("x-trace", "a"),
+        ] {
+            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static(value));
+        }
+        let kept = |consumed| {
+            let mut names: Vec<String> =
+                forwarded_headers(&headers, consumed).keys().map(|n| n.as_str().to_owned()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(kept(true), ["accept", "x-trace"]);
+        assert_eq!(kept(false), ["accept", "authorization", "x-trace"]);
+    }
+}
