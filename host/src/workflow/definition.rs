@@ -598,9 +598,8 @@ fn step_reference_problem(id: &str, scope: &Scope<'_>) -> Option<String> {
 mod tests {
     use std::time::Instant;
 
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
     use serde_json::json;
+    use std::time::Duration;
 
     use super::*;
     use crate::workflow::design_catalog;

@@ -149,20 +149,13 @@ mod tests {
             Limits::default(),
         )
         .unwrap();
-        let hosts: Vec<(&str, &str, Option<u16>, Option<&str>, bool)> = manifest
-            .policy
-            .destinations
-            .iter()
-            .map(|d| (d.scheme.as_str(), d.host.as_str(), d.port, d.path_prefix.as_deref(), d.private))
-            .collect();
-        assert_eq!(
-            hosts,
-            [
-                ("https", "api.example.com", None, None, false),
-                ("http", "127.0.0.1", Some(8080), Some("/v1/"), true),
-                ("https", "*.example.org", Some(8443), None, false),
-            ]
-        );
+        let expected: Vec<Destination> = serde_json::from_value(serde_json::json!([
+            { "scheme": "https", "host": "api.example.com" },
+            { "scheme": "http", "host": "127.0.0.1", "port": 8080, "pathPrefix": "/v1/", "private": true },
+            { "scheme": "https", "host": "*.example.org", "port": 8443 },
+        ]))
+        .unwrap();
+        assert_eq!(manifest.policy.destinations, expected);
         assert_eq!(manifest.limits, Limits { wall_time_ms: 500, ..Limits::default() });
         assert_eq!(parse(None, Limits::default()).unwrap().policy, Policy::default());
     }

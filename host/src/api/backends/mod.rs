@@ -68,12 +68,15 @@ pub struct Backend {
     limits: Limits,
 }
 
+/// A version's backend, `None` when it has none.
+type VersionBackend = Option<Arc<Backend>>;
+
 /// Backends of app versions, loaded once per version (a version never changes).
 pub struct Backends {
     store: Store,
     runtime: Arc<Runtime>,
     defaults: Limits,
-    versions: Mutex<HashMap<(String, i64), Option<Arc<Backend>>>>,
+    versions: Mutex<HashMap<(String, i64), VersionBackend>>,
 }
 
 impl Backends {
