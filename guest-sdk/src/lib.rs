@@ -1,4 +1,5 @@
-//! The Stage guest SDK: write a workflow step as a plain Rust function.
+//! The Stage guest SDK: write a workflow step, or an app's API backend, as a plain Rust
+//! function.
 //!
 //! A step is `fn(&StepContext, Value) -> Result<Value, StepError>` registered with
 //! [`step!`]; the crate is built for `wasm32-wasip2` as a `cdylib`, which yields a
@@ -15,6 +16,12 @@
 //!
 //! step!(greet);
 //! ```
+//!
+//! With the `backend` feature (and without the default `step` one), a crate is an API
+//! backend instead: a `wasi:http/proxy` component of the `stage:platform/backend` world whose
+//! handler is registered with [`backend!`] (see [`backend`]), and which may use
+//! [`inference`], [`compute`] and [`utils`]. A component carries exactly one world's
+//! bindings, because each world's exports are required of it.
 //!
 //! This crate also compiles for the host target (so that the workspace builds and tests
 //! natively); there the host imports are unreachable stubs.

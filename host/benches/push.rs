@@ -5,8 +5,8 @@
 //!
 //! Run: `cargo bench -p stage-host --bench push`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use rusqlite::params;
@@ -19,19 +19,7 @@ const ROUNDS: usize = 15;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-
-    let mut server = Command::new(env!("CARGO_BIN_EXE_stage"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("stage"))
-        .env("STAGE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start stage");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().trim_start_matches("listening on ").to_owned();
+    let (mut server, base, dir) = support::start_stage(&[]);
 
     let client = reqwest::Client::new();
     let mut stage = Vec::new();

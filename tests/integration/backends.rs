@@ -35,19 +35,13 @@ fn backend_files(wasm: &[u8], manifest: Option<Value>) -> Value {
 }
 
 /// The example's `submit` workflow: track an event, answer 201 with what was received.
-fn submit_workflows() -> Value {
-    json!({ "version": 1, "workflows": { "submit": { "auth": "public", "steps": [
-        { "id": "track", "pulse.track": { "name": "submitted", "meta": { "who": "{{ input.name }}" } } },
-        { "response": { "status": 201, "body": { "received": "{{ input.name }}", "event": "{{ steps.track.name }}",
-            "caller": "{{ auth.email }}" } } }
-    ] } } })
-}
+const EXAMPLE_WORKFLOWS: &str = include_str!("../../examples/backend-hello/app/shift.workflows.json");
 
 #[tokio::test]
 async fn the_example_backend_serves_routes_with_the_prefix_stripped() {
     let server = Server::start();
     let mut files = backend_files(&example_wasm(), None);
-    files["/app/shift.workflows.json"] = json!(submit_workflows().to_string());
+    files["/app/shift.workflows.json"] = json!(EXAMPLE_WORKFLOWS);
     let sid = server.publish(files).await;
     let api = |path: &str| format!("/stage/{sid}/api{path}");
 

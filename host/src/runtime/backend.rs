@@ -422,7 +422,11 @@ pub(crate) async fn serve(
         let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await;
         // A guest that returned without answering still holds the response slot: drop it, so
         // that the waiting side learns there will be no response.
-        let _ = store.data_mut().table.delete(Resource::<HostResponseOutparam>::new_own(outparam_rep));
+        // (Only if the slot still holds the outparam: a consumed one's slot may be reused.)
+        let table = &mut store.data_mut().table;
+        if table.get(&Resource::<HostResponseOutparam>::new_borrow(outparam_rep)).is_ok() {
+            let _ = table.delete(Resource::<HostResponseOutparam>::new_own(outparam_rep));
+        }
         result.map_err(Handled::Call)
     };
     let response_limit = limits.output_bytes;
