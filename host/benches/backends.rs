@@ -88,7 +88,7 @@ fn wasmtime_serve() -> Option<(std::process::Child, String)> {
     let binary = std::env::var("STAGE_BENCH_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
     let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
     let child = Command::new(&binary)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), BARE])
+        .args(["serve", "-S", "cli=y", "--addr", &format!("127.0.0.1:{port}"), BARE])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -194,10 +194,23 @@ async fn completions(State(ai): State<SharedAi>, headers: HeaderMap, body: Strin
     .into_response()
 }
 
+async fn embeddings(State(ai): State<SharedAi>, body: String) -> axum::response::Response {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    ai.lock().unwrap().requests.push(("embed".into(), request.clone()));
+    let data: Vec<Value> = (0..request["input"].as_array().map_or(1, Vec::len))
+        .map(|index| json!({ "object": "embedding", "index": index, "embedding": [0.5, -0.25] }))
+        .collect();
+    axum::Json(json!({ "object": "list", "model": request["model"], "data": data,
+                       "usage": { "prompt_tokens": 2, "total_tokens": 2 } }))
+    .into_response()
+}
+
 async fn fake_openai() -> (String, SharedAi) {
     let ai = SharedAi::default();
-    let app =
-        axum::Router::new().route("/v1/chat/completions", axum::routing::post(completions)).with_state(ai.clone());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(completions))
+        .route("/v1/embeddings", axum::routing::post(embeddings))
+        .with_state(ai.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -240,6 +253,20 @@ async fn inference_goes_through_the_host_with_its_key_and_records_usage() {
         .query_row("SELECT SUM(total_tokens) FROM inference_calls WHERE app_sid = ?1", [&sid], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, 17);
+    // Embeddings, from another app: its usage is its own.
+    let chaos = server.publish(backend_files(&chaos_wasm(), None)).await;
+    let embedded = server.get(&format!("/stage/{chaos}/api/embed")).await;
+    assert_eq!(embedded.status, 200, "{:?}", embedded.body);
+    assert_eq!(embedded.body["data"][1], json!({ "object": "embedding", "index": 1, "embedding": [0.5, -0.25] }));
+    let chaos_usage = server.get(&format!("/api/v1/inference/usage?appSid={chaos}")).await.body;
+    assert_shape(
+        &chaos_usage["data"],
+        &json!({ "appSid": chaos, "calls": 1, "failedCalls": 0, "promptTokens": 2, "completionTokens": 0, "totalTokens": 2,
+                 "byModel": [{ "kind": "embed", "model": "emb-small", "calls": 1, "failedCalls": 0, "promptTokens": 2,
+                               "completionTokens": 0, "totalTokens": 2 }] }),
+    );
+    assert_eq!(server.get("/api/v1/inference/usage").await.body["data"]["calls"], 3);
+
     // The chat endpoint is for backends only; the usage of an unknown app is a 404.
     let direct = server.post("/api/v1/inference/v1/chat/completions", json!({ "model": "x" })).await;
     assert_eq!(direct.status, 403);
@@ -363,6 +390,11 @@ async fn backends_are_isolated_and_limited() {
         (step.body["name"].as_str(), step.body["stageAppId"].as_str()),
         (Some("backend.step"), Some(chaos.as_str()))
     );
+
+    // The guest's log lines go to the server's request log.
+    assert_eq!(server.get(&chaos_api("/log")).await.status, 204);
+    let log = std::fs::read_to_string(server.data_dir.join("server.log")).unwrap();
+    assert!(log.contains("a line from the guest"), "the guest's log line is not in the server log");
 
     // Each app reaches its own backend only.
     let own = server.get(&chaos_api("/inspect")).await;

@@ -97,6 +97,9 @@ impl Runtime {
     pub fn new(config: RuntimeConfig, gateway: Arc<dyn Gateway>) -> anyhow::Result<Runtime> {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true).epoch_interruption(true).memory_init_cow(true);
+        // Guests use WASI 0.2 (synchronous calls); without the component-model-async
+        // machinery every call and store is cheaper (~20% per invocation measured).
+        wasm.concurrency_support(false);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
             .total_core_instances(MAX_CONCURRENT_INSTANCES * 4)

@@ -191,13 +191,17 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
         compute,
     };
     let answer = state.runtime.serve_backend(&backend.prepared, call).await;
+    // The request log (this request's span, with its id) keeps what the guest logged.
     for line in &answer.log {
         tracing::info!(app = %sid, level = line.level, message = %line.message, "backend log");
+    }
+    if !answer.stdout.is_empty() || !answer.stderr.is_empty() {
+        tracing::info!(app = %sid, stdout = %answer.stdout, stderr = %answer.stderr, "backend output");
     }
     match answer.outcome {
         Ok(response) => Ok(client_response(response)),
         Err(failure) => {
-            tracing::warn!(app = %sid, error = %failure, stderr = %answer.stderr, "backend request failed");
+            tracing::warn!(app = %sid, error = %failure, "backend request failed");
             Err(failure_error(&failure, &request_id))
         }
     }
