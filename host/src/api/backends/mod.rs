@@ -24,6 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use http_body_util::LengthLimitError;
 use serde_json::json;
 
 use self::compute::AppCompute;
@@ -152,9 +153,14 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
     })?;
 
     let limit = backend.limits.input_bytes;
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::too_large(format!("the request body exceeds the backend's limit of {limit} bytes")))?;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());
+        if too_large {
+            ApiError::too_large(format!("the request body exceeds the backend's limit of {limit} bytes"))
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {error}"))
+        }
+    })?;
     let uri = guest_uri(&parts.headers, &rest, parts.uri.query())?;
     let mut headers = forwarded_headers(&parts.headers, consumed_authorization);
     let auth = caller.auth_json();
