@@ -8,7 +8,8 @@
 //! The component is `tests/fixtures/backend-bare`, which imports only WASI so that
 //! `wasmtime serve` can run it; `examples/backend-hello` is measured too.
 //!
-//! Run: `cargo bench -p stage-host --bench backends` (STAGE_BENCH_SECONDS, STAGE_BENCH_CONCURRENCY)
+//! Run: `cargo bench -p stage-host --bench backends` (STAGE_BENCH_SECONDS per round and target,
+//! STAGE_BENCH_ROUNDS, STAGE_BENCH_CONCURRENCY)
 
 mod support;
 
@@ -24,56 +25,72 @@ const BARE: &str = concat!(env!("OUT_DIR"), "/fixtures/backend-bare.wasm");
 const EXAMPLE: &str = concat!(env!("OUT_DIR"), "/examples/backend-hello.wasm");
 
 fn main() {
-    let seconds: u64 = std::env::var("STAGE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seconds: u64 = std::env::var("STAGE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let rounds: usize = std::env::var("STAGE_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     let concurrency: usize = std::env::var("STAGE_BENCH_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
     let (mut server, base, _dir) = start_stage(&[]);
+    let mut wasmtime = wasmtime_serve();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
         let bare = publish(&client, &base, BARE).await;
         let example = publish(&client, &base, EXAMPLE).await;
-        let bare_url = format!("{base}/stage/{bare}/api/hello");
-        let example_url = format!("{base}/stage/{example}/api/hello");
-        for url in [&bare_url, &example_url] {
+        let mut targets = vec![
+            ("GET /healthz (native axum)", format!("{base}/healthz")),
+            ("Stage backend-bare /hello", format!("{base}/stage/{bare}/api/hello")),
+            ("Stage backend-hello /hello", format!("{base}/stage/{example}/api/hello")),
+        ];
+        if let Some((_, url)) = &wasmtime {
+            targets.push(("wasmtime serve /hello", url.clone()));
+        }
+        for (_, url) in &targets {
             for _ in 0..200 {
                 assert_eq!(client.get(url).send().await.unwrap().status(), 200);
             }
         }
 
-        let get = reqwest::Method::GET;
-        let native = load(&client, get.clone(), &format!("{base}/healthz"), None, 200, concurrency, seconds).await;
-        let stage = load(&client, get.clone(), &bare_url, None, 200, concurrency, seconds).await;
-        let stage_example = load(&client, get.clone(), &example_url, None, 200, concurrency, seconds).await;
-        let wasmtime = match wasmtime_serve() {
-            Some((mut child, url)) => {
-                let measured = load(&client, get.clone(), &url, None, 200, concurrency, seconds).await;
-                let _ = child.kill();
-                let _ = child.wait();
-                Some(measured)
-            }
-            None => None,
-        };
-
-        println!("{concurrency} concurrent keep-alive clients, {seconds} s each");
-        native.print("GET /healthz (native axum)");
-        stage.print("Stage backend-bare /hello");
-        stage_example.print("Stage backend-hello /hello");
-        println!("  backend / native          : {:.3}x (goal >= 0.25x)", stage.per_second / native.per_second);
-        match wasmtime {
-            Some(wasmtime) => report_wasmtime(&stage, &wasmtime),
-            None => {
-                println!("  wasmtime serve            : skipped (set STAGE_BENCH_WASMTIME or put wasmtime 48 on PATH)")
+        // Rounds alternate the targets, so that drift in the machine's speed hits all alike;
+        // ratios are taken within a round, then the median across rounds is reported.
+        let mut measured: Vec<Vec<Load>> = targets.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (index, (_, url)) in targets.iter().enumerate() {
+                let get = reqwest::Method::GET;
+                measured[index].push(load(&client, get, url, None, 200, concurrency, seconds).await);
             }
         }
+
+        println!(
+            "{concurrency} concurrent keep-alive clients, {rounds} rounds of {seconds} s per target (median round)"
+        );
+        for ((label, _), loads) in targets.iter().zip(&measured) {
+            median_by(loads, |load| load.per_second).print(label);
+        }
+        let ratio = |a: usize, b: usize| {
+            let per_round: Vec<f64> =
+                measured[a].iter().zip(&measured[b]).map(|(x, y)| x.per_second / y.per_second).collect();
+            *median_by(&per_round, |r| *r)
+        };
+        println!("  backend / native          : {:.3}x (goal >= 0.25x)", ratio(1, 0));
+        if wasmtime.is_some() {
+            println!("  Stage / wasmtime serve    : {:.3}x (goal >= 1.5x)", ratio(1, 3));
+        } else {
+            println!("  wasmtime serve            : skipped (set STAGE_BENCH_WASMTIME or put wasmtime 48 on PATH)");
+        }
     });
+    if let Some((child, _)) = &mut wasmtime {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let _ = server.kill();
     let _ = server.wait();
 }
 
-fn report_wasmtime(stage: &Load, wasmtime: &Load) {
-    wasmtime.print("wasmtime serve /hello");
-    println!("  Stage / wasmtime serve    : {:.3}x (goal >= 1.5x)", stage.per_second / wasmtime.per_second);
+/// The median element of `items` by `key`.
+fn median_by<T>(items: &[T], key: impl Fn(&T) -> f64) -> &T {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    sorted[sorted.len() / 2]
 }
 
 /// Publishes an app whose backend is the component at `wasm`; answers its sid.
