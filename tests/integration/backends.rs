@@ -306,6 +306,32 @@ async fn flaky_receiver(fail_first: usize) -> (u16, Arc<Mutex<usize>>) {
     (port, hits)
 }
 
+/// POSTs `chunks` with `Transfer-Encoding: chunked` (no Content-Length) over a raw
+/// connection; answers the status and the JSON body.
+async fn chunked_post(server: &Server, path: &str, chunks: &[Vec<u8>]) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head =
+        format!("POST {path} HTTP/1.1\r\nhost: {address}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in chunks {
+        stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.unwrap();
+        stream.write_all(chunk).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    // The server may answer (and close) before reading everything.
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    // A chunked answer: the JSON sits between the chunk-size lines.
+    let json = body.lines().find(|line| line.starts_with('{')).unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backends_are_isolated_and_limited() {
     let (port, hits) = flaky_receiver(2).await;
@@ -364,6 +390,11 @@ async fn backends_are_isolated_and_limited() {
     let big_request = server.send_bytes(Method::POST, &chaos_api("/inspect"), &[], vec![0; 4096]).await;
     assert_eq!(big_request.status, 413);
     assert_eq!(server.send_bytes(Method::POST, &chaos_api("/inspect"), &[], vec![0; 2048]).await.status, 200);
+    // Without a Content-Length the body streams in and is cut at the limit.
+    let (status, _) = chunked_post(&server, &chaos_api("/inspect"), &[vec![b'a'; 1500], vec![b'b'; 1500]]).await;
+    assert_eq!(status, 413);
+    let (status, answer) = chunked_post(&server, &chaos_api("/inspect"), &[vec![b'a'; 1000], vec![b'b'; 24]]).await;
+    assert_eq!((status, answer["bodyBytes"].as_u64()), (200, Some(1024)));
     let big_response = server.get(&chaos_api("/big?bytes=5000")).await;
     assert_eq!((big_response.status, big_response.body["error"]["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")));
     assert_eq!(server.send_bytes(Method::GET, &chaos_api("/big?bytes=4096"), &[], Vec::new()).await.body.len(), 4096);

@@ -2,12 +2,12 @@
 //! that serves one request per fresh instance, with the platform's host interfaces
 //! (`inference`, `compute`, `utils`, `log`).
 //!
-//! The request and response bodies are bounded and buffered here; the guest's outbound
+//! The request body streams into the guest as it arrives (the embedder bounds it); the
+//! response body is collected here up to the output limit. The guest's outbound
 //! requests (wasi:http and `utils.fetch`) pass the same capability policy and limits as a
 //! step's. `inference` reaches the embedded inference service (which holds the key and
 //! records usage) and `compute` is served by the embedder's [`ComputeHost`].
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,11 +63,14 @@ pub trait ComputeHost: Send + Sync + 'static {
     fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>>;
 }
 
+/// A request body streamed into the guest as it arrives; an error ends the guest's read.
+pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
+
 /// One request for a backend.
 pub struct BackendCall {
     /// The request as the guest sees it: absolute URI (prefix already stripped), headers
-    /// already filtered by the embedder, the whole body.
-    pub request: http::Request<Bytes>,
+    /// already filtered by the embedder, the body (bounded by the embedder).
+    pub request: http::Request<RequestBody>,
     pub identity: Identity,
     pub policy: Arc<Policy>,
     pub limits: Limits,
@@ -396,9 +399,7 @@ pub(crate) async fn serve(
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
-        let request =
-            call.request.map(|body| Full::new(body).map_err(|never: Infallible| -> HttpError { match never {} }));
-        let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+        let request = store.data_mut().http().new_incoming_request(Scheme::Http, call.request)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
         Ok((request, outparam))
     })();

@@ -31,7 +31,7 @@ use tokio::sync::OnceCell;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost};
+pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost, RequestBody};
 pub use self::cache::CacheStats;
 pub use self::capture::LogLine;
 pub use self::limits::Limits;

@@ -3,7 +3,7 @@
 //! `/app/backend.wasm` (with an optional [`manifest`], `/app/backend.json`).
 //!
 //! The prefix is stripped (`/stage/app_1/api/users?x=1` reaches the guest as `/users?x=1`);
-//! method, headers and body pass through, bounded by the backend's limits. Hop-by-hop
+//! method and headers pass through, and the body streams in, bounded by the backend's limits. Hop-by-hop
 //! headers are dropped, and so is every client-sent `x-stage-*` header: the host sets
 //! `x-stage-app-sid` and `x-stage-user-email|name|id` from the verified caller. A Stage
 //! credential (API key or end-user token) is consumed here and never reaches the guest;
@@ -16,6 +16,7 @@ mod compute;
 pub mod manifest;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -24,15 +25,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use http_body_util::LengthLimitError;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
+use wasmtime_wasi_http::Error as HttpError;
 
 use self::compute::AppCompute;
 use super::AppState;
 use super::auth::RunCaller;
 use super::runs::find_app_for;
 use crate::envelope::{ApiError, ErrorCode};
-use crate::runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, Runtime};
+use crate::runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
 use crate::store::apps::FileGuard;
 use crate::store::{Store, sha256_hex};
 
@@ -152,15 +154,26 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
         ))
     })?;
 
+    // The body streams into the guest, bounded: past the limit the guest's read fails and
+    // the client gets 413 whatever the guest answers.
     let limit = backend.limits.input_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());
-        if too_large {
-            ApiError::too_large(format!("the request body exceeds the backend's limit of {limit} bytes"))
-        } else {
-            ApiError::bad_request(format!("the request body could not be read: {error}"))
-        }
-    })?;
+    let too_large = || ApiError::too_large(format!("the request body exceeds the backend's limit of {limit} bytes"));
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let oversized = Arc::new(AtomicBool::new(false));
+    let flag = oversized.clone();
+    let body: RequestBody = Limited::new(body, limit)
+        .map_err(move |error| {
+            if error.is::<LengthLimitError>() {
+                flag.store(true, Ordering::Relaxed);
+                HttpError::HttpRequestBodySize(Some(limit as u64))
+            } else {
+                HttpError::ConnectionTerminated
+            }
+        })
+        .boxed_unsync();
     let uri = guest_uri(&parts.headers, &rest, parts.uri.query())?;
     let mut headers = forwarded_headers(&parts.headers, consumed_authorization);
     let auth = caller.auth_json();
@@ -197,6 +210,9 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
         compute,
     };
     let answer = state.runtime.serve_backend(&backend.prepared, call).await;
+    if oversized.load(Ordering::Relaxed) {
+        return Err(too_large());
+    }
     // The request log (this request's span, with its id) keeps what the guest logged.
     for line in &answer.log {
         tracing::info!(app = %sid, level = line.level, message = %line.message, "backend log");
