@@ -83,9 +83,7 @@ impl RunCaller {
             RunCaller::Anonymous => serde_json::json!({ "email": null, "name": null, "userId": null }),
         }
     }
-}
 
-impl RunCaller {
     /// The caller of a backend request, and whether the host consumed its `Authorization`.
     ///
     /// A Stage API key must be valid (else 401) and a verifiable end-user token identifies
