@@ -8,26 +8,26 @@
 //! step's. `inference` reaches the embedded inference service (which holds the key and
 //! records usage) and `compute` is served by the embedder's [`ComputeHost`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::types::HostResponseOutparam;
-use wasmtime_wasi_http::{Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
 
-use super::capture::{Capture, LogBook, LogLine};
-use super::limits::{DeadlinePassed, Limits, MemoryLimiter, arm_deadline};
+use super::capture::LogLine;
+use super::limits::{DeadlinePassed, Limits};
 use super::outbound::{BoxFuture, Gateway, Identity, OutboundHooks, OutboundReport, Refusal};
 use super::policy::Policy;
 use super::retry::{Jitter, RetryPolicy};
-use super::step::bindings::stage::platform::{log, types};
-use super::step::{ErrorClass, StepFailure, level_name};
+use super::sandbox::{Grant, Recorders, Sandbox};
+use super::step::bindings::stage::platform::types;
+use super::step::{ErrorClass, StepFailure};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -122,38 +122,7 @@ pub struct BackendAnswer {
     pub log: Vec<LogLine>,
 }
 
-/// Per-request state of the store.
-pub(crate) struct BackendState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: OutboundHooks,
-    limiter: MemoryLimiter,
-    log: LogBook,
-    compute: Arc<dyn ComputeHost>,
-}
-
-impl WasiView for BackendState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for BackendState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-impl log::Host for BackendState {
-    fn log(&mut self, level: log::Level, message: String) {
-        self.log.push(level_name(level), message);
-    }
-}
-
-impl types::Host for BackendState {}
-
-impl inference::Host for BackendState {
+impl inference::Host for Sandbox {
     async fn chat(&mut self, request: String) -> Result<String, types::StepError> {
         self.inference("/v1/chat/completions", request).await
     }
@@ -163,17 +132,17 @@ impl inference::Host for BackendState {
     }
 }
 
-impl compute::Host for BackendState {
+impl compute::Host for Sandbox {
     async fn run_workflow(&mut self, name: String, input: String) -> Result<String, types::StepError> {
-        self.compute.run_workflow(name, input).await.map_err(|failure| step_error(&failure))
+        self.compute_host()?.run_workflow(name, input).await.map_err(|failure| step_error(&failure))
     }
 
     async fn run_step(&mut self, kind: String, input: String) -> Result<String, types::StepError> {
-        self.compute.run_step(kind, input).await.map_err(|failure| step_error(&failure))
+        self.compute_host()?.run_step(kind, input).await.map_err(|failure| step_error(&failure))
     }
 }
 
-impl utils::Host for BackendState {
+impl utils::Host for Sandbox {
     async fn fetch(&mut self, request: utils::FetchRequest) -> Result<utils::FetchResponse, types::StepError> {
         let retry = request.retry.map(|r| RetryPolicy {
             max_attempts: r.max_attempts.min(super::retry::MAX_ATTEMPTS),
@@ -234,7 +203,11 @@ impl utils::Host for BackendState {
     }
 }
 
-impl BackendState {
+impl Sandbox {
+    fn compute_host(&self) -> Result<Arc<dyn ComputeHost>, types::StepError> {
+        self.compute.clone().ok_or_else(|| types::StepError::Permanent("compute is not available here".into()))
+    }
+
     /// Calls the embedded inference service (it holds the upstream's key and records the
     /// app's usage) and classifies its answer.
     async fn inference(&mut self, path: &str, body: String) -> Result<String, types::StepError> {
@@ -338,21 +311,17 @@ fn step_error(failure: &StepFailure) -> types::StepError {
     }
 }
 
-/// The imports a backend may use: WASI (no preopens, env or sockets), wasi:http through
-/// [`OutboundHooks`], the log, inference, compute and utils.
-pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<BackendState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    log::add_to_linker::<_, HasSelf<BackendState>>(&mut linker, |state| state)?;
-    types::add_to_linker::<_, HasSelf<BackendState>>(&mut linker, |state| state)?;
-    inference::add_to_linker::<_, HasSelf<BackendState>>(&mut linker, |state| state)?;
-    compute::add_to_linker::<_, HasSelf<BackendState>>(&mut linker, |state| state)?;
-    utils::add_to_linker::<_, HasSelf<BackendState>>(&mut linker, |state| state)?;
+/// The imports a backend may use: a step's (WASI without preopens, env or sockets,
+/// wasi:http through [`OutboundHooks`], the log) plus inference, compute and utils.
+pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
+    let mut linker = super::step::linker(engine)?;
+    inference::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
+    compute::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
+    utils::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
-pub(crate) type BackendPre = ProxyPre<BackendState>;
+pub(crate) type BackendPre = ProxyPre<Sandbox>;
 
 /// Why the guest's side of a request ended early.
 enum Handled {
@@ -370,32 +339,9 @@ pub(crate) async fn serve(
 ) -> BackendAnswer {
     let started = Instant::now();
     let limits = call.limits;
-    let stdout = Capture::new(limits.log_bytes);
-    let stderr = Capture::new(limits.log_bytes);
-    // No arguments, environment, preopened directories or socket addresses.
-    let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).allow_ip_name_lookup(false).build();
-    let report = Arc::new(Mutex::new(OutboundReport::default()));
-    let hooks = OutboundHooks {
-        gateway,
-        policy: call.policy,
-        identity: call.identity,
-        limits,
-        allow_private,
-        report: report.clone(),
-    };
-    let state = BackendState {
-        wasi,
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        hooks,
-        limiter: MemoryLimiter::new(limits.memory_bytes),
-        log: LogBook::new(limits.log_bytes),
-        compute: call.compute,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
     let wall = limits.wall_time();
-    arm_deadline(&mut store, wall);
+    let grant = Grant { gateway, policy: call.policy, identity: call.identity, limits, allow_private };
+    let (mut store, recorders) = Sandbox::store(engine, grant, Some(call.compute));
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
@@ -406,14 +352,7 @@ pub(crate) async fn serve(
     let (request, outparam) = match prepared {
         Ok(resources) => resources,
         Err(error) => {
-            return answer(
-                Err(BackendFailure::Instantiate(format!("{error:#}"))),
-                started,
-                &report,
-                &store,
-                &stdout,
-                &stderr,
-            );
+            return answer(Err(BackendFailure::Instantiate(format!("{error:#}"))), started, &recorders, &store);
         }
     };
     let outparam_rep = outparam.rep();
@@ -424,7 +363,7 @@ pub(crate) async fn serve(
         // A guest that returned without answering still holds the response slot: drop it, so
         // that the waiting side learns there will be no response.
         // (Only if the slot still holds the outparam: a consumed one's slot may be reused.)
-        let table = &mut store.data_mut().table;
+        let table = store.data_mut().table();
         if table.get(&Resource::<HostResponseOutparam>::new_borrow(outparam_rep)).is_ok() {
             let _ = table.delete(Resource::<HostResponseOutparam>::new_own(outparam_rep));
         }
@@ -472,28 +411,26 @@ pub(crate) async fn serve(
         Ok((_, Some(response))) => response,
         Ok((_, None)) => Err(BackendFailure::NoResponse("the handler returned without setting a response".into())),
     };
-    answer(outcome, started, &report, &store, &stdout, &stderr)
+    answer(outcome, started, &recorders, &store)
 }
 
 fn answer(
     outcome: Result<http::Response<Bytes>, BackendFailure>,
     started: Instant,
-    report: &Mutex<OutboundReport>,
-    store: &Store<BackendState>,
-    stdout: &Capture,
-    stderr: &Capture,
+    recorders: &Recorders,
+    store: &Store<Sandbox>,
 ) -> BackendAnswer {
     BackendAnswer {
         outcome,
         duration: started.elapsed(),
-        outbound: report.lock().expect("report poisoned").clone(),
-        stdout: stdout.text(),
-        stderr: stderr.text(),
+        outbound: recorders.report.lock().expect("report poisoned").clone(),
+        stdout: recorders.stdout.text(),
+        stderr: recorders.stderr.text(),
         log: store.data().log.lines().to_vec(),
     }
 }
 
-fn classify_trap(handled: Handled, state: &BackendState, limits: Limits) -> BackendFailure {
+fn classify_trap(handled: Handled, state: &Sandbox, limits: Limits) -> BackendFailure {
     let (error, during_instantiation) = match handled {
         Handled::Instantiate(error) => (error, true),
         Handled::Call(error) => (error, false),

@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod policy;
 pub mod registry;
 pub mod retry;
+mod sandbox;
 mod step;
 
 use std::collections::HashMap;
@@ -39,9 +40,10 @@ pub use self::outbound::{BoxFuture, Gateway, Identity, OutboundReport, Route};
 pub use self::policy::{Destination, Policy};
 pub use self::step::{ErrorClass, Invocation, StepCall, StepContext, StepFailure};
 
-use self::backend::{BackendPre, BackendState};
+use self::backend::BackendPre;
 use self::cache::ComponentCache;
-use self::step::{StepPre, StepState};
+use self::sandbox::Sandbox;
+use self::step::StepPre;
 
 /// How often the epoch advances; guests yield every few ticks and are stopped at their
 /// deadline on a tick.
@@ -67,10 +69,10 @@ pub struct RuntimeConfig {
 /// The process's wasm runtime. Cheap to share behind an `Arc`.
 pub struct Runtime {
     engine: Engine,
-    step_linker: Linker<StepState>,
-    backend_linker: Linker<BackendState>,
+    step_linker: Linker<Sandbox>,
+    backend_linker: Linker<Sandbox>,
     cache: ComponentCache,
-    step_pres: Prepared<StepPre<StepState>>,
+    step_pres: Prepared<StepPre<Sandbox>>,
     backend_pres: Prepared<BackendPre>,
     gateway: Arc<dyn Gateway>,
     config: RuntimeConfig,
@@ -83,7 +85,7 @@ type Prepared<P> = Mutex<HashMap<String, Arc<OnceCell<P>>>>;
 #[derive(Clone)]
 pub struct PreparedStep {
     pub hash: String,
-    pre: StepPre<StepState>,
+    pre: StepPre<Sandbox>,
 }
 
 /// A backend component ready to serve requests: its content hash names it.

@@ -1,17 +1,16 @@
 //! The `stage:platform/step` world: one fresh store and instance per invocation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
 
-use super::capture::{Capture, LogBook, LogLine};
-use super::limits::{DeadlinePassed, Limits, MemoryLimiter, arm_deadline};
-use super::outbound::{Gateway, Identity, OutboundHooks, OutboundReport, Refusal};
+use super::capture::LogLine;
+use super::limits::{DeadlinePassed, Limits};
+use super::outbound::{Gateway, Identity, OutboundReport, Refusal};
 use super::policy::Policy;
+use super::sandbox::{Grant, Sandbox};
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -106,55 +105,14 @@ pub struct Invocation {
     pub log: Vec<LogLine>,
 }
 
-/// Per-invocation state of the store.
-pub(crate) struct StepState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: OutboundHooks,
-    limiter: MemoryLimiter,
-    log: LogBook,
-}
-
-impl WasiView for StepState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for StepState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-impl log::Host for StepState {
-    fn log(&mut self, level: log::Level, message: String) {
-        self.log.push(level_name(level), message);
-    }
-}
-
-/// The name of a WIT log level, as run records and the server log show it.
-pub(crate) fn level_name(level: log::Level) -> &'static str {
-    match level {
-        log::Level::Trace => "trace",
-        log::Level::Debug => "debug",
-        log::Level::Info => "info",
-        log::Level::Warn => "warn",
-        log::Level::Error => "error",
-    }
-}
-
-impl types::Host for StepState {}
-
 /// The imports a step may use: WASI (no preopens, env or sockets — see [`invoke`]),
 /// wasi:http through [`OutboundHooks`], and the log.
-pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<StepState>> {
+pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    log::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
-    types::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
+    log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
+    types::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
@@ -171,38 +129,15 @@ pub struct StepCall {
 /// Instantiates the step in a fresh store and runs it once.
 pub(crate) async fn invoke(
     engine: &Engine,
-    pre: &StepPre<StepState>,
+    pre: &StepPre<Sandbox>,
     gateway: Arc<dyn Gateway>,
     allow_private: bool,
     call: StepCall,
 ) -> Invocation {
     let limits = call.limits;
-    let stdout = Capture::new(limits.log_bytes);
-    let stderr = Capture::new(limits.log_bytes);
-    // No arguments, environment, preopened directories or socket addresses: the defaults
-    // of the builder, spelled out where it matters.
-    let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).allow_ip_name_lookup(false).build();
-    let report = Arc::new(Mutex::new(OutboundReport::default()));
-    let hooks = OutboundHooks {
-        gateway,
-        policy: call.policy,
-        identity: call.identity,
-        limits,
-        allow_private,
-        report: report.clone(),
-    };
-    let state = StepState {
-        wasi,
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        hooks,
-        limiter: MemoryLimiter::new(limits.memory_bytes),
-        log: LogBook::new(limits.log_bytes),
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
     let wall = limits.wall_time();
-    arm_deadline(&mut store, wall);
+    let grant = Grant { gateway, policy: call.policy, identity: call.identity, limits, allow_private };
+    let (mut store, recorders) = Sandbox::store(engine, grant, None);
 
     let started = Instant::now();
     let context = types::StepContext {
@@ -222,7 +157,7 @@ pub(crate) async fn invoke(
     let result = tokio::time::timeout(wall, run).await;
     let total = started.elapsed();
 
-    let outbound = report.lock().expect("report poisoned").clone();
+    let outbound = recorders.report.lock().expect("report poisoned").clone();
     let state = store.data();
     let outcome = match result {
         Err(_elapsed) => Err(StepFailure::Timeout(wall)),
@@ -238,8 +173,8 @@ pub(crate) async fn invoke(
         instantiate,
         execute: total.saturating_sub(instantiate),
         outbound,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
+        stdout: recorders.stdout.text(),
+        stderr: recorders.stderr.text(),
         log: state.log.lines().to_vec(),
     }
 }
@@ -248,31 +183,11 @@ pub(crate) async fn invoke(
 /// output capture): the baseline the runtime benchmark compares [`invoke`] against.
 pub(crate) async fn invoke_bare(
     engine: &Engine,
-    pre: &StepPre<StepState>,
+    pre: &StepPre<Sandbox>,
     gateway: Arc<dyn Gateway>,
     input: &str,
 ) -> wasmtime::Result<String> {
-    let identity = Identity { tenant_id: String::new(), app_sid: None, actor_email: None };
-    let report = Arc::new(Mutex::new(OutboundReport::default()));
-    let hooks = OutboundHooks {
-        gateway,
-        policy: Arc::default(),
-        identity,
-        limits: Limits::default(),
-        allow_private: false,
-        report,
-    };
-    let state = StepState {
-        wasi: WasiCtx::builder().build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        hooks,
-        limiter: MemoryLimiter::new(usize::MAX),
-        log: LogBook::new(0),
-    };
-    let mut store = Store::new(engine, state);
-    // Far enough never to interrupt (the deadline is added to the current epoch).
-    store.set_epoch_deadline(u64::MAX / 2);
+    let mut store = Sandbox::bare_store(engine, gateway);
     let context = types::StepContext {
         run_id: String::new(),
         app_sid: String::new(),
@@ -295,12 +210,7 @@ fn refusal_or(report: &OutboundReport, failure: StepFailure) -> StepFailure {
     }
 }
 
-fn classify_trap(
-    error: &wasmtime::Error,
-    during_instantiation: bool,
-    state: &StepState,
-    limits: Limits,
-) -> StepFailure {
+fn classify_trap(error: &wasmtime::Error, during_instantiation: bool, state: &Sandbox, limits: Limits) -> StepFailure {
     if error.chain().any(|cause| cause.is::<DeadlinePassed>()) {
         return StepFailure::Timeout(limits.wall_time());
     }
