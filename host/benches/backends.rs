@@ -55,8 +55,7 @@ fn main() {
         let mut measured: Vec<Vec<Load>> = targets.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for (index, (_, url)) in targets.iter().enumerate() {
-                let get = reqwest::Method::GET;
-                measured[index].push(load(&client, get, url, None, 200, concurrency, seconds).await);
+                measured[index].push(load(http::Method::GET, url, None, 200, concurrency, seconds).await);
             }
         }
 

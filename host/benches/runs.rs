@@ -3,7 +3,8 @@
 //! keep-alive load generator in this process. The same run measures `GET /healthz` (a bare
 //! axum route on the same server) as the baseline. Prints runs/s, p50/p99 and ratios.
 //!
-//! Run: `cargo bench -p stage-host --bench runs` (STAGE_BENCH_SECONDS, STAGE_BENCH_CONCURRENCY)
+//! Run: `cargo bench -p stage-host --bench runs` (STAGE_BENCH_SECONDS, STAGE_BENCH_CONCURRENCY,
+//! STAGE_BENCH_STEPS=response|pulse for a shorter workflow, STAGE_BENCH_BIN for another build)
 
 mod support;
 
@@ -28,12 +29,12 @@ fn main() {
             let answer = client.post(&run_url).body(body.clone()).send().await.unwrap();
             assert_eq!(answer.status(), 201, "{}", answer.text().await.unwrap());
         }
-        let health =
-            load(&client, reqwest::Method::GET, &format!("{base}/healthz"), None, 200, concurrency, seconds).await;
-        let runs = load(&client, reqwest::Method::POST, &run_url, Some(body), 201, concurrency, seconds).await;
+        let health = load(http::Method::GET, &format!("{base}/healthz"), None, 200, concurrency, seconds).await;
+        let runs = load(http::Method::POST, &run_url, Some(body), 201, concurrency, seconds).await;
         println!("{concurrency} concurrent keep-alive clients, {seconds} s each");
         health.print("GET /healthz (bare axum route)");
-        runs.print("POST run pulse→ledger→response");
+        let steps = std::env::var("STAGE_BENCH_STEPS").unwrap_or_else(|_| "pulse→ledger→response".into());
+        runs.print(&format!("POST run {steps}"));
         println!("  runs / healthz            : {:.3}x", runs.per_second / health.per_second);
     });
     let _ = server.kill();
@@ -41,11 +42,18 @@ fn main() {
 }
 
 async fn publish(client: &reqwest::Client, base: &str) -> String {
-    let workflows = json!({ "version": 1, "workflows": { "signup": { "auth": "public", "steps": [
-        { "id": "event", "pulse.track": { "name": "signup", "userId": "{{ input.email }}", "meta": { "amountCents": "{{ input.amountCents }}" } } },
-        { "id": "audit", "ledger.audit": { "operation": "write", "meta": { "eventId": "{{ steps.event.id }}" } } },
-        { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}", "seq": "{{ steps.audit.seq }}" } } }
-    ] } } });
+    // STAGE_BENCH_STEPS=response|pulse measures shorter workflows, to tell what each step
+    // of the full one costs.
+    let event = json!({ "id": "event", "pulse.track": { "name": "signup", "userId": "{{ input.email }}", "meta": { "amountCents": "{{ input.amountCents }}" } } });
+    let audit = json!({ "id": "audit", "ledger.audit": { "operation": "write", "meta": { "eventId": "{{ steps.event.id }}" } } });
+    let steps = match std::env::var("STAGE_BENCH_STEPS").as_deref() {
+        Ok("response") => json!([{ "response": { "status": 201, "body": { "email": "{{ input.email }}" } } }]),
+        Ok("pulse") => json!([event, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}" } } }]),
+        _ => {
+            json!([event, audit, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}", "seq": "{{ steps.audit.seq }}" } } }])
+        }
+    };
+    let workflows = json!({ "version": 1, "workflows": { "signup": { "auth": "public", "steps": steps } } });
     let files =
         json!({ "/app/App.tsx": "export default () => null", "/app/shift.workflows.json": workflows.to_string() });
     support::publish(client, base, files).await

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
 /// Creates a session holding `files` (path → text or `{content, encoding}`), publishes it,
 /// and answers the app's sid.
 pub async fn publish(client: &reqwest::Client, base: &str, files: serde_json::Value) -> String {
@@ -35,10 +38,12 @@ pub async fn publish(client: &reqwest::Client, base: &str, files: serde_json::Va
 }
 
 /// Starts `stage serve` on a free port in a fresh data folder with `args`; answers the
-/// process, its base URL and the folder (removed when dropped).
+/// process, its base URL and the folder (removed when dropped). `STAGE_BENCH_BIN` runs
+/// another build of `stage` instead (e.g. one with frame pointers, for profiling).
 pub fn start_stage(args: &[&str]) -> (Child, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_stage"))
+    let binary = std::env::var("STAGE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_stage").to_owned());
+    let mut server = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .args(args)
@@ -72,44 +77,75 @@ impl Load {
     }
 }
 
-/// Drives `concurrency` keep-alive clients sending `method url` for `seconds`; every answer
-/// must have status `expected`.
+/// Drives `concurrency` keep-alive HTTP/1.1 connections sending `method url` (with `body`
+/// as JSON) for `seconds`; every answer must have status `expected`.
+///
+/// The generator shares the machine's cores with the server, so it is kept as lean as wrk:
+/// bare hyper connections (no pool, no redirects) on one thread with a single-threaded
+/// runtime, so that answers do not cost cross-thread wake-ups.
 pub async fn load(
-    client: &reqwest::Client,
-    method: reqwest::Method,
+    method: http::Method,
     url: &str,
     body: Option<String>,
     expected: u16,
     concurrency: usize,
     seconds: u64,
 ) -> Load {
+    let uri: http::Uri = url.parse().unwrap();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(drive(method, uri, body.map(Bytes::from), expected, concurrency, seconds))
+    });
+    tokio::task::spawn_blocking(move || thread.join().unwrap()).await.unwrap()
+}
+
+async fn drive(
+    method: http::Method,
+    uri: http::Uri,
+    body: Option<Bytes>,
+    expected: u16,
+    concurrency: usize,
+    seconds: u64,
+) -> Load {
+    let authority = uri.authority().unwrap().clone();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
+    let mut workers = tokio::task::JoinSet::new();
     let started = Instant::now();
     for _ in 0..concurrency {
-        let (client, method, url, body, stop) =
-            (client.clone(), method.clone(), url.to_owned(), body.clone(), stop.clone());
-        workers.push(tokio::spawn(async move {
+        let stream = tokio::net::TcpStream::connect(authority.as_str()).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let (method, uri, body, stop, authority) =
+            (method.clone(), uri.clone(), body.clone(), stop.clone(), authority.clone());
+        workers.spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let sent = Instant::now();
-                let mut request = client.request(method.clone(), &url);
-                if let Some(body) = &body {
-                    request = request.header("content-type", "application/json").body(body.clone());
+                let mut request = http::Request::builder()
+                    .method(method.clone())
+                    .uri(uri.path_and_query().unwrap().as_str())
+                    .header(http::header::HOST, authority.as_str());
+                if body.is_some() {
+                    request = request.header(http::header::CONTENT_TYPE, "application/json");
                 }
-                let answer = request.send().await.unwrap();
-                assert_eq!(answer.status().as_u16(), expected);
-                answer.bytes().await.unwrap();
+                let request = request.body(Full::new(body.clone().unwrap_or_default())).unwrap();
+                sender.ready().await.unwrap();
+                let answer = sender.send_request(request).await.unwrap();
+                let status = answer.status().as_u16();
+                let answer = answer.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(status, expected, "{}", String::from_utf8_lossy(&answer));
                 latencies.push(sent.elapsed());
             }
             latencies
-        }));
+        });
     }
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
+    while let Some(worker) = workers.join_next().await {
+        latencies.extend(worker.unwrap());
     }
     let elapsed = started.elapsed();
     latencies.sort();

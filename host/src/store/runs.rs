@@ -139,6 +139,10 @@ impl Store {
     /// written now if [`Store::start_run`] was not needed (no idempotency key, answered in
     /// time), else completed.
     pub async fn finish_run(&self, run: NewRun, started_at: i64, finished: FinishedRun) -> StoreResult<()> {
+        // JSON is written out here, not on the (single) writer thread.
+        let (input, auth, answer) = (run.input.to_string(), run.auth.to_string(), finished.answer.to_string());
+        let error = finished.error.map(|e| e.to_string());
+        let steps: Vec<StepRow> = finished.steps.into_iter().map(StepRow::from).collect();
         self.write(move |c| {
             let now = now_ms();
             let run_id = run.id;
@@ -156,10 +160,10 @@ impl Store {
                 run.app_version,
                 run.workflow,
                 finished.status,
-                run.input.to_string(),
-                run.auth.to_string(),
-                finished.answer.to_string(),
-                finished.error.map(|e| e.to_string()),
+                input,
+                auth,
+                answer,
+                error,
                 run.idempotency_key,
                 run.request_hash,
                 started_at,
@@ -170,27 +174,21 @@ impl Store {
                     attempts, stdout, stderr, log, instantiate_us, execute_us, host_us, started_at, finished_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
-            for step in finished.steps {
-                let (class, message) = match &step.error {
-                    Some(error) => {
-                        (error["class"].as_str().map(str::to_owned), error["message"].as_str().map(str::to_owned))
-                    }
-                    None => (None, None),
-                };
+            for StepRow { step, input, output, class, message, attempts, log } in steps {
                 insert.execute(params![
                     run_id,
                     step.index,
                     step.id,
                     step.kind,
                     step.status,
-                    step.input.map(|v| v.to_string()),
-                    step.output.map(|v| v.to_string()),
+                    input,
+                    output,
                     class,
                     message,
-                    step.attempts.to_string(),
+                    attempts,
                     step.stdout,
                     step.stderr,
-                    step.log.to_string(),
+                    log,
                     step.timings.instantiate_us,
                     step.timings.execute_us,
                     step.timings.host_us,
@@ -244,6 +242,32 @@ impl Store {
             )?)
         })
         .await
+    }
+}
+
+/// A step record with its JSON columns written out.
+struct StepRow {
+    step: StepRecord,
+    input: Option<String>,
+    output: Option<String>,
+    class: Option<String>,
+    message: Option<String>,
+    attempts: String,
+    log: String,
+}
+
+impl From<StepRecord> for StepRow {
+    fn from(step: StepRecord) -> StepRow {
+        let text = |field: &Option<Value>, name: &str| field.as_ref().and_then(|e| e[name].as_str().map(str::to_owned));
+        StepRow {
+            input: step.input.as_ref().map(Value::to_string),
+            output: step.output.as_ref().map(Value::to_string),
+            class: text(&step.error, "class"),
+            message: text(&step.error, "message"),
+            attempts: step.attempts.to_string(),
+            log: step.log.to_string(),
+            step,
+        }
     }
 }
 

@@ -36,9 +36,9 @@ pub struct RunPlan {
     pub input: Value,
     /// `{email, name, userId}` of the verified caller (nulls when anonymous).
     pub auth: Value,
-    /// The caller's `Idempotency-Key`, or the run id: steps' idempotency keys derive from
-    /// it, so a replayed request gives every step the key it had the first time.
-    pub idempotency_base: String,
+    /// The caller's `Idempotency-Key`: steps' idempotency keys derive from it (else from
+    /// the run id), so a replayed request gives every step the key it had the first time.
+    pub caller_key: Option<String>,
     pub started_at: i64,
 }
 
@@ -160,7 +160,7 @@ impl Executor {
                 workflow: String::new(),
                 step_id: kind.to_owned(),
                 attempt: 1,
-                idempotency_key: format!("stp_{}", &sha256_hex(run_id.as_bytes())[..40]),
+                idempotency_key: format!("stp_{run_id}_0"),
             },
             input: input.to_string(),
             identity,
@@ -246,10 +246,13 @@ impl Executor {
     }
 }
 
-/// Stable per (app, version, workflow, caller key or run id, step index).
+/// Stable per (app, version, workflow, caller's key or run id, step index). A run id is
+/// unique and time-ordered, so the keys named after it are too, and the services' key
+/// indexes grow at their end instead of splitting pages at random; a caller's key is
+/// hashed together with what it is scoped to.
 fn step_idempotency_key(plan: &RunPlan, index: usize) -> String {
-    let material =
-        format!("{}\n{}\n{}\n{}\n{index}", plan.app_sid, plan.app_version, plan.workflow, plan.idempotency_base);
+    let Some(caller_key) = &plan.caller_key else { return format!("stp_{}_{index}", plan.run_id) };
+    let material = format!("{}\n{}\n{}\n{caller_key}\n{index}", plan.app_sid, plan.app_version, plan.workflow);
     format!("stp_{}", &sha256_hex(material.as_bytes())[..40])
 }
 
@@ -435,6 +438,35 @@ pub fn bounded_wait(requested_ms: Option<u64>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_idempotency_keys() {
+        let plan = RunPlan {
+            run_id: "run_0abc".into(),
+            tenant_id: "t".into(),
+            app_sid: "app_1".into(),
+            app_name: "A".into(),
+            app_version: 2,
+            config: json!({}),
+            workflow: "signup".into(),
+            input: json!({}),
+            auth: json!({}),
+            caller_key: None,
+            started_at: 0,
+        };
+        // Without a caller's key, keys follow the run id (time-ordered) and the step index.
+        assert_eq!(step_idempotency_key(&plan, 0), "stp_run_0abc_0");
+        assert_eq!(step_idempotency_key(&plan, 2), "stp_run_0abc_2");
+
+        // With one, they depend on it and on what it is scoped to, not on the run.
+        let keyed = RunPlan { caller_key: Some("order-7".into()), ..plan.clone() };
+        let key = step_idempotency_key(&keyed, 1);
+        assert!(key.starts_with("stp_") && key.len() == 44, "{key}");
+        assert_eq!(step_idempotency_key(&RunPlan { run_id: "run_other".into(), ..keyed.clone() }, 1), key);
+        assert_ne!(step_idempotency_key(&keyed, 0), key);
+        assert_ne!(step_idempotency_key(&RunPlan { workflow: "other".into(), ..keyed.clone() }, 1), key);
+        assert_ne!(step_idempotency_key(&RunPlan { app_version: 3, ..keyed }, 1), key);
+    }
 
     #[test]
     fn redacts_secret_fields() {

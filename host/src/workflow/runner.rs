@@ -114,7 +114,7 @@ impl Runner {
             workflow: request.workflow,
             input: request.input,
             auth: request.auth,
-            idempotency_base: request.idempotency_key.unwrap_or_else(|| run_id.clone()),
+            caller_key: request.idempotency_key,
             started_at: now_ms(),
         };
         let (done, watcher) = watch::channel(None);
