@@ -20,7 +20,10 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
-        let sid = publish(&client, &base).await;
+        // STAGE_BENCH_STEPS=response|pulse measures a shorter workflow, to tell what each
+        // step of the full one costs.
+        let variant = std::env::var("STAGE_BENCH_STEPS").ok();
+        let sid = publish(&client, &base, variant.as_deref()).await;
         let run_url = format!("{base}/api/v1/run/{sid}/signup");
         let body = json!({ "input": { "email": "load@example.com", "amountCents": 1250 } }).to_string();
 
@@ -33,22 +36,21 @@ fn main() {
         let runs = load(http::Method::POST, &run_url, Some(body), 201, concurrency, seconds).await;
         println!("{concurrency} concurrent keep-alive clients, {seconds} s each");
         health.print("GET /healthz (bare axum route)");
-        let steps = std::env::var("STAGE_BENCH_STEPS").unwrap_or_else(|_| "pulse→ledger→response".into());
-        runs.print(&format!("POST run {steps}"));
+        runs.print(&format!("POST run {}", variant.as_deref().unwrap_or("pulse→ledger→response")));
         println!("  runs / healthz            : {:.3}x", runs.per_second / health.per_second);
     });
     let _ = server.kill();
     let _ = server.wait();
 }
 
-async fn publish(client: &reqwest::Client, base: &str) -> String {
-    // STAGE_BENCH_STEPS=response|pulse measures shorter workflows, to tell what each step
-    // of the full one costs.
+async fn publish(client: &reqwest::Client, base: &str, variant: Option<&str>) -> String {
     let event = json!({ "id": "event", "pulse.track": { "name": "signup", "userId": "{{ input.email }}", "meta": { "amountCents": "{{ input.amountCents }}" } } });
     let audit = json!({ "id": "audit", "ledger.audit": { "operation": "write", "meta": { "eventId": "{{ steps.event.id }}" } } });
-    let steps = match std::env::var("STAGE_BENCH_STEPS").as_deref() {
-        Ok("response") => json!([{ "response": { "status": 201, "body": { "email": "{{ input.email }}" } } }]),
-        Ok("pulse") => json!([event, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}" } } }]),
+    let steps = match variant {
+        Some("response") => json!([{ "response": { "status": 201, "body": { "email": "{{ input.email }}" } } }]),
+        Some("pulse") => {
+            json!([event, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}" } } }])
+        }
         _ => {
             json!([event, audit, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}", "seq": "{{ steps.audit.seq }}" } } }])
         }

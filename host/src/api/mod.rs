@@ -138,3 +138,11 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, format!("{} does not accept {method}", uri.path()))
 }
+
+/// 422 for an app file with problems: the first in the message, every one (with its JSON
+/// path) in `details.problems`.
+fn file_problems(path: &str, problems: &[crate::workflow::Problem]) -> ApiError {
+    let first = problems.first().map(ToString::to_string).unwrap_or_default();
+    ApiError::validation(format!("{path} has {} problem(s): {first}", problems.len()))
+        .with_details(serde_json::json!({ "problems": problems }))
+}

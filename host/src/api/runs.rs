@@ -155,15 +155,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 pub(super) fn load_error(error: LoadError) -> ApiError {
     match error {
-        LoadError::Invalid(problems) => {
-            let first = problems.first().map(ToString::to_string).unwrap_or_default();
-            ApiError::validation(format!(
-                "{} has {} problem(s): {first}",
-                crate::workflow::definition::FILE_PATH,
-                problems.len()
-            ))
-            .with_details(json!({ "problems": problems }))
-        }
+        LoadError::Invalid(problems) => super::file_problems(crate::workflow::definition::FILE_PATH, &problems),
         LoadError::Catalog(e) => ApiError::internal(e.to_string()),
         LoadError::Store(e) => e.into(),
     }

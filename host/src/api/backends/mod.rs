@@ -124,11 +124,8 @@ impl Backends {
             }
             return Ok(None);
         };
-        let manifest = manifest::parse(manifest.as_deref(), self.defaults).map_err(|problems| {
-            let first = problems.first().map(ToString::to_string).unwrap_or_default();
-            ApiError::validation(format!("{} has {} problem(s): {first}", manifest::MANIFEST_PATH, problems.len()))
-                .with_details(json!({ "problems": problems }))
-        })?;
+        let manifest = manifest::parse(manifest.as_deref(), self.defaults)
+            .map_err(|problems| super::file_problems(manifest::MANIFEST_PATH, &problems))?;
         let hash = sha256_hex(&wasm);
         let prepared = self.runtime.prepare_backend(&hash, wasm.into()).await.map_err(|e| {
             ApiError::validation(format!(
