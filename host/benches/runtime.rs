@@ -11,7 +11,7 @@ use bytes::Bytes;
 use stage_host::runtime::policy::Target;
 use stage_host::runtime::registry::builtins;
 use stage_host::runtime::{
-    BoxFuture, Gateway, Identity, Limits, Policy, Runtime, RuntimeConfig, StepCall, StepContext,
+    BoxFuture, CredentialError, Gateway, Identity, Limits, Policy, Runtime, RuntimeConfig, StepCall, StepContext,
 };
 
 struct NoServices;
@@ -29,7 +29,7 @@ impl Gateway for NoServices {
         &self,
         _: &Target<'_>,
         _: &Identity,
-    ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, String>> {
+    ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, CredentialError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -268,6 +268,8 @@ struct FakeGoogle {
     expires_in: u64,
     /// The audience assertions must name.
     token_url: String,
+    /// How many token requests to answer 503 (overloaded) before serving them.
+    unavailable: u32,
 }
 
 type Shared = Arc<Mutex<FakeGoogle>>;
@@ -276,6 +278,11 @@ async fn token_endpoint(State(google): State<Shared>, body: String) -> axum::res
     let form: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap();
     let mut google = google.lock().unwrap();
     google.token_requests.push(form.clone());
+    if google.unavailable > 0 {
+        google.unavailable -= 1;
+        let error = json!({ "error": "temporarily_unavailable", "error_description": "try again" });
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(error)).into_response();
+    }
     match form.get("grant_type").map(String::as_str) {
         Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
             let key =
@@ -401,6 +408,48 @@ async fn service_account_tokens_are_injected_by_the_host_and_cached() {
     for bytes in [database, wal] {
         assert!(!bytes.windows(5).any(|w| w == b"ya29."), "a token was stored");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_outage_is_transient_and_retried() {
+    let google = Shared::default();
+    google.lock().unwrap().expires_in = 3599;
+    let base = start_fake_google(google.clone()).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = service_account_file(keys.path(), &format!("{base}/token"));
+    let server =
+        Server::start_with(&["--sheets-upstream", &base, "--google-service-account", key_file.to_str().unwrap()]);
+    let mut workflows: Value = serde_json::from_str(EXAMPLE_WORKFLOWS).unwrap();
+    workflows["workflows"]["appendWebhookRow"]["steps"][0]["retry"] = json!({ "maxAttempts": 1, "intervalMs": 10 });
+    let sid = server
+        .publish(json!({ "/app/App.tsx": EXAMPLE_APP, "/app/shift.workflows.json": workflows.to_string() }))
+        .await;
+
+    // One 503 from the token endpoint: the first attempt fails as transient, the retry
+    // gets a token and appends.
+    google.lock().unwrap().unavailable = 1;
+    let answer = run(&server, &sid, "appendWebhookRow", webhook_row("sheet-1", "a@example.com", 1)).await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let run_id = answer.headers["x-stage-run-id"].to_str().unwrap().to_owned();
+    let record = server.get(&format!("/api/v1/runs/{run_id}")).await;
+    let attempts = &record.body["data"]["steps"][0]["attempts"];
+    assert_eq!(attempts.as_array().unwrap().len(), 2, "{attempts}");
+    assert_eq!(attempts[0]["error"]["class"], "transient", "{attempts}");
+    assert!(attempts[0]["error"]["message"].as_str().unwrap().contains("HTTP 503"), "{attempts}");
+    assert_eq!(attempts[1].get("error"), None, "{attempts}");
+    assert_eq!(google.lock().unwrap().appends, ["Bearer ya29.fake-token-1"]);
+
+    // Still down past the retries: the run fails with the transient class, not unauthorized.
+    let server =
+        Server::start_with(&["--sheets-upstream", &base, "--google-service-account", key_file.to_str().unwrap()]);
+    let sid = server
+        .publish(json!({ "/app/App.tsx": EXAMPLE_APP, "/app/shift.workflows.json": workflows.to_string() }))
+        .await;
+    google.lock().unwrap().unavailable = 2;
+    let failed = run(&server, &sid, "appendWebhookRow", webhook_row("sheet-1", "b@example.com", 1)).await;
+    assert_eq!(failed.status, 502, "{:?}", failed.body);
+    assert_eq!(failed.body["error"]["details"]["error"]["class"], "transient", "{:?}", failed.body);
+    assert_eq!(google.lock().unwrap().appends.len(), 1, "nothing was appended without a token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::net;
+use crate::runtime::CredentialError;
 use crate::store::google::GoogleRefreshToken;
 use crate::store::{now_ms, sha256_hex};
 
@@ -143,15 +145,16 @@ impl GoogleAuth {
         &self,
         refresh: Option<&GoogleRefreshToken>,
         scopes: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, CredentialError> {
         let scope = scopes.join(" ");
         let slot_key = match refresh {
             Some(refresh) => format!("refresh:{}:{scope}", sha256_hex(refresh.refresh_token.as_bytes())),
             None if self.service_account.is_some() => format!("service-account:{scope}"),
             None => {
-                return Err("no Google credentials: configure a service account (--google-service-account) \
-                            or store a refresh token for the app"
-                    .into());
+                return Err(CredentialError::refused(
+                    "no Google credentials: configure a service account (--google-service-account) or store a \
+                     refresh token for the app",
+                ));
             }
         };
         let slot = self.tokens.lock().expect("token cache poisoned").entry(slot_key).or_default().clone();
@@ -211,7 +214,10 @@ impl GoogleAuth {
         ])
     }
 
-    async fn request_token(&self, form: Vec<(&'static str, String)>) -> Result<CachedToken, String> {
+    /// Asks the token endpoint for a token. An endpoint that cannot be reached, is
+    /// overloaded or answers garbage is unavailable (a retry may succeed); one that refuses
+    /// the grant is final.
+    async fn request_token(&self, form: Vec<(&'static str, String)>) -> Result<CachedToken, CredentialError> {
         let url = self.token_url().to_owned();
         let body = serde_urlencoded::to_string(&form).map_err(|e| format!("encoding the token request: {e}"))?;
         let request = http::Request::post(&url)
@@ -220,10 +226,11 @@ impl GoogleAuth {
             .body(Bytes::from(body))
             .map_err(|e| format!("the Google token URL {url} is not usable: {e}"))?;
         let asked_at = Instant::now();
-        let response = net::send(request, None, MAX_TOKEN_RESPONSE)
-            .await
-            .map_err(|e| format!("the Google token endpoint {url} could not be reached: {e}"))?;
-        if !response.status().is_success() {
+        let response = net::send(request, None, MAX_TOKEN_RESPONSE).await.map_err(|e| {
+            CredentialError::unavailable(format!("the Google token endpoint {url} could not be reached: {e}"))
+        })?;
+        let status = response.status();
+        if !status.is_success() {
             let detail = match serde_json::from_slice::<TokenError>(response.body()) {
                 Ok(error) => match error.error_description {
                     Some(description) => format!("{}: {description}", error.error),
@@ -231,10 +238,23 @@ impl GoogleAuth {
                 },
                 Err(_) => String::from_utf8_lossy(response.body()).chars().take(200).collect(),
             };
-            return Err(format!("the Google token endpoint refused the grant (HTTP {}): {detail}", response.status()));
+            if status.is_server_error()
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::REQUEST_TIMEOUT
+            {
+                return Err(CredentialError::unavailable(format!(
+                    "the Google token endpoint is unavailable (HTTP {status}): {detail}"
+                )));
+            }
+            return Err(CredentialError::refused(format!(
+                "the Google token endpoint refused the grant (HTTP {status}): {detail}"
+            )));
         }
-        let answer: TokenAnswer = serde_json::from_slice(response.body())
-            .map_err(|e| format!("the Google token endpoint answered something that is not a token: {e}"))?;
+        let answer: TokenAnswer = serde_json::from_slice(response.body()).map_err(|e| {
+            CredentialError::unavailable(format!(
+                "the Google token endpoint answered something that is not a token: {e}"
+            ))
+        })?;
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
         Ok(CachedToken {
             access_token: answer.access_token,

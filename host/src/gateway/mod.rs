@@ -18,7 +18,7 @@ use http::{HeaderName, HeaderValue};
 use tower::ServiceExt;
 
 use crate::runtime::policy::Target;
-use crate::runtime::{BoxFuture, Gateway, Identity, Route};
+use crate::runtime::{BoxFuture, CredentialError, Gateway, Identity, Route};
 use crate::services::ServiceCaller;
 use crate::store::Store;
 use google::GoogleAuth;
@@ -118,7 +118,7 @@ impl Gateway for ServiceGateway {
         &self,
         target: &Target<'_>,
         identity: &Identity,
-    ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, String>> {
+    ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, CredentialError>> {
         if !target.host.eq_ignore_ascii_case(SHEETS_HOST) {
             return Box::pin(async { Ok(Vec::new()) });
         }
@@ -133,7 +133,9 @@ impl Gateway for ServiceGateway {
                 Some(app_sid) => store
                     .google_scopes(&identity.tenant_id, app_sid)
                     .await
-                    .map_err(|e| format!("reading the session's Google scopes failed: {e}"))?
+                    .map_err(|e| {
+                        CredentialError::unavailable(format!("reading the session's Google scopes failed: {e}"))
+                    })?
                     .map(|granted| granted.scopes),
                 None => None,
             };
@@ -142,16 +144,16 @@ impl Gateway for ServiceGateway {
             }
             let Some(google) = google else { return Ok(Vec::new()) };
             let refresh = match &identity.app_sid {
-                Some(app_sid) => store
-                    .app_google_token(&identity.tenant_id, app_sid)
-                    .await
-                    .map_err(|e| format!("reading the app's Google credentials failed: {e}"))?,
+                Some(app_sid) => store.app_google_token(&identity.tenant_id, app_sid).await.map_err(|e| {
+                    CredentialError::unavailable(format!("reading the app's Google credentials failed: {e}"))
+                })?,
                 None => None,
             };
             let scopes = granted.unwrap_or_else(|| vec![format!("{SCOPE_PREFIX}spreadsheets")]);
             let token = google.access_token(refresh.as_ref(), &scopes).await?;
-            let mut value = HeaderValue::try_from(format!("Bearer {token}"))
-                .map_err(|_| "the Google token endpoint gave a token that is not a header value".to_owned())?;
+            let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                CredentialError::refused("the Google token endpoint gave a token that is not a header value")
+            })?;
             value.set_sensitive(true);
             Ok(vec![(http::header::AUTHORIZATION, value)])
         })

@@ -264,7 +264,7 @@ fn refusal_message(hooks: &OutboundHooks) -> String {
     match &hooks.report.lock().expect("report poisoned").refused {
         Some(Refusal::Denied(what)) => format!("capability denied: {what}"),
         Some(Refusal::Limit(what)) => format!("outbound limit reached: {what}"),
-        Some(Refusal::Credentials(what)) => what.clone(),
+        Some(Refusal::Credentials(error)) => error.message.clone(),
         None => "the host refused the request".into(),
     }
 }

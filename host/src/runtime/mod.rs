@@ -36,7 +36,7 @@ pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost,
 pub use self::cache::CacheStats;
 pub use self::capture::LogLine;
 pub use self::limits::Limits;
-pub use self::outbound::{BoxFuture, Gateway, Identity, OutboundReport, Route};
+pub use self::outbound::{BoxFuture, CredentialError, Gateway, Identity, OutboundReport, Route};
 pub use self::policy::{Destination, Policy};
 pub use self::step::{ErrorClass, Invocation, StepCall, StepContext, StepFailure};
 
@@ -239,7 +239,7 @@ mod tests {
             &self,
             _: &policy::Target<'_>,
             _: &Identity,
-        ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, String>> {
+        ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, CredentialError>> {
             Box::pin(async { Ok(Vec::new()) })
         }
     }

@@ -41,13 +41,13 @@ pub trait Gateway: Send + Sync + 'static {
     ) -> BoxFuture<'static, Option<http::Response<Bytes>>>;
 
     /// Headers the host adds to a request for `identity` (e.g. an OAuth token for Google);
-    /// the guest never sees them. An error refuses the request with that message. Asked
-    /// for every allowed request, internal ones included.
+    /// the guest never sees them. An error refuses the request, saying why and whether a
+    /// retry may help. Asked for every allowed request, internal ones included.
     fn credentials(
         &self,
         target: &Target<'_>,
         identity: &Identity,
-    ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, String>>;
+    ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, CredentialError>>;
 
     /// Where an allowed request goes. By default `<service>.stage.internal` is served
     /// in-process and everything else goes where the guest addressed it.
@@ -56,6 +56,33 @@ pub trait Gateway: Send + Sync + 'static {
             Some(service) => Route::Internal(service.to_owned()),
             None => Route::Direct,
         }
+    }
+}
+
+/// Why the host could not add credentials to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialError {
+    pub message: String,
+    /// The credential source failed for now (unreachable, overloaded) rather than refusing:
+    /// the step is transient, not unauthorized, and its retry policy applies.
+    pub transient: bool,
+}
+
+impl CredentialError {
+    /// Credentials are missing or were refused.
+    pub fn refused(message: impl Into<String>) -> CredentialError {
+        CredentialError { message: message.into(), transient: false }
+    }
+
+    /// The credential source could not answer now.
+    pub fn unavailable(message: impl Into<String>) -> CredentialError {
+        CredentialError { message: message.into(), transient: true }
+    }
+}
+
+impl From<String> for CredentialError {
+    fn from(message: String) -> CredentialError {
+        CredentialError::refused(message)
     }
 }
 
@@ -89,7 +116,7 @@ pub enum Refusal {
     /// An outbound limit was reached.
     Limit(String),
     /// The host could not add credentials for the destination.
-    Credentials(String),
+    Credentials(CredentialError),
 }
 
 /// The per-invocation hooks plugged into wasi:http.

@@ -205,7 +205,12 @@ fn refusal_or(report: &OutboundReport, failure: StepFailure) -> StepFailure {
     match &report.refused {
         Some(Refusal::Denied(what)) => StepFailure::Denied(what.clone()),
         Some(Refusal::Limit(what)) => StepFailure::OutboundLimit(what.clone()),
-        Some(Refusal::Credentials(what)) => StepFailure::Credentials(what.clone()),
+        // A credential source that is down for now makes the step transient (retried per
+        // its policy); missing or refused credentials make it unauthorized.
+        Some(Refusal::Credentials(error)) if error.transient => {
+            StepFailure::Step { class: ErrorClass::Transient, message: error.message.clone(), retry_after: None }
+        }
+        Some(Refusal::Credentials(error)) => StepFailure::Credentials(error.message.clone()),
         None => failure,
     }
 }
