@@ -267,6 +267,20 @@ async fn inference_goes_through_the_host_with_its_key_and_records_usage() {
     );
     assert_eq!(server.get("/api/v1/inference/usage").await.body["data"]["calls"], 3);
 
+    // Inference counts against the backend's outbound limits like any request it makes.
+    let asked_before = ai.lock().unwrap().requests.len();
+    let frugal = server.publish(backend_files(&chaos_wasm(), Some(json!({ "limits": { "outboundBytes": 16 } })))).await;
+    let refused = server.get(&format!("/stage/{frugal}/api/embed")).await;
+    assert_eq!(refused.status, 502, "{:?}", refused.body);
+    let why = refused.body["error"].as_str().unwrap();
+    assert!(why.contains("outbound limit reached") && why.contains("inference.stage.internal/v1/embeddings"), "{why}");
+    assert_eq!(ai.lock().unwrap().requests.len(), asked_before, "the refused call never left the host");
+    let one_call =
+        server.publish(backend_files(&chaos_wasm(), Some(json!({ "limits": { "outboundRequests": 0 } })))).await;
+    let refused = server.get(&format!("/stage/{one_call}/api/embed")).await;
+    assert!(refused.body["error"].as_str().unwrap().contains("more than 0 outbound requests"), "{:?}", refused.body);
+    assert_eq!(ai.lock().unwrap().requests.len(), asked_before);
+
     // The chat endpoint is for backends only; the usage of an unknown app is a 404.
     let direct = server.post("/api/v1/inference/v1/chat/completions", json!({ "model": "x" })).await;
     assert_eq!(direct.status, 403);

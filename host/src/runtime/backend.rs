@@ -209,18 +209,19 @@ impl Sandbox {
     }
 
     /// Calls the embedded inference service (it holds the upstream's key and records the
-    /// app's usage) and classifies its answer.
+    /// app's usage) within the invocation's outbound limits, and classifies its answer.
     async fn inference(&mut self, path: &str, body: String) -> Result<String, types::StepError> {
         let request = http::Request::post(path)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Bytes::from(body))
             .expect("a static path and header make a valid request");
-        let response = self
-            .hooks
-            .gateway
-            .internal("inference", request, &self.hooks.identity)
-            .await
-            .ok_or_else(|| types::StepError::Permanent("inference is not available on this server".into()))?;
+        let response = match self.hooks.call().internal("inference", request).await {
+            Ok(response) => response,
+            Err(HttpError::HttpRequestDenied) => {
+                return Err(types::StepError::Permanent(refusal_message(&self.hooks)));
+            }
+            Err(_) => return Err(types::StepError::Permanent("inference is not available on this server".into())),
+        };
         if response.status().is_success() {
             return String::from_utf8(response.into_body().to_vec())
                 .map_err(|_| types::StepError::Permanent("the inference answer is not UTF-8".into()));

@@ -198,6 +198,22 @@ impl OutboundCall {
         Ok(())
     }
 
+    /// Counts one more request, refusing past the limit.
+    fn count(&self, url: &str) -> Result<(), HttpError> {
+        let count = {
+            let mut report = self.report.lock().expect("report poisoned");
+            report.requests += 1;
+            report.requests
+        };
+        if count > self.limits.outbound_requests {
+            return Err(self.refuse(Refusal::Limit(format!(
+                "more than {} outbound requests (at {url})",
+                self.limits.outbound_requests
+            ))));
+        }
+        Ok(())
+    }
+
     fn remaining_bytes(&self) -> usize {
         let spent = self.report.lock().expect("report poisoned").bytes;
         self.limits.outbound_bytes.saturating_sub(spent) as usize
@@ -212,17 +228,7 @@ impl OutboundCall {
     ) -> Result<http::Response<Bytes>, HttpError> {
         let (mut parts, body) = request.into_parts();
         let url = parts.uri.to_string();
-        let count = {
-            let mut report = self.report.lock().expect("report poisoned");
-            report.requests += 1;
-            report.requests
-        };
-        if count > self.limits.outbound_requests {
-            return Err(self.refuse(Refusal::Limit(format!(
-                "more than {} outbound requests (at {url})",
-                self.limits.outbound_requests
-            ))));
-        }
+        self.count(&url)?;
         let scheme = parts.uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
         let host = parts.uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.trim_matches(['[', ']']).to_owned();
         let port = parts.uri.port_u16().unwrap_or(default_port(&scheme));
@@ -299,6 +305,22 @@ impl OutboundCall {
                     self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
                 }
             })?;
+        self.spend(response.body().len() as u64, &url)?;
+        Ok(response)
+    }
+
+    /// A request the host makes to an embedded service on the guest's behalf (an imported
+    /// function rather than wasi:http), counted against the same request and byte limits.
+    pub async fn internal(
+        &self,
+        service: &str,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let url = format!("http://{service}.stage.internal{}", request.uri());
+        self.count(&url)?;
+        self.spend(request.body().len() as u64, &url)?;
+        let response =
+            self.gateway.internal(service, request, &self.identity).await.ok_or(HttpError::DestinationNotFound)?;
         self.spend(response.body().len() as u64, &url)?;
         Ok(response)
     }
