@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::json;
 
-use support::{load, start_stage};
+use support::{cpu_time, load, start_stage};
 
 fn main() {
     let seconds: u64 = std::env::var("STAGE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
@@ -33,11 +33,20 @@ fn main() {
             assert_eq!(answer.status(), 201, "{}", answer.text().await.unwrap());
         }
         let health = load(http::Method::GET, &format!("{base}/healthz"), None, 200, concurrency, seconds).await;
+        let cpu_before = cpu_time(server.id());
         let runs = load(http::Method::POST, &run_url, Some(body), 201, concurrency, seconds).await;
+        let cpu_used = cpu_time(server.id()).zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
         println!("{concurrency} concurrent keep-alive clients, {seconds} s each");
         health.print("GET /healthz (bare axum route)");
         runs.print(&format!("POST run {}", variant.as_deref().unwrap_or("pulse→ledger→response")));
         println!("  runs / healthz            : {:.3}x", runs.per_second / health.per_second);
+        if let Some(cpu) = cpu_used {
+            println!(
+                "  server CPU per run        : {:.0} µs ({:.2} cores busy)",
+                cpu.as_secs_f64() * 1e6 / runs.requests as f64,
+                cpu.as_secs_f64() / seconds as f64
+            );
+        }
     });
     let _ = server.kill();
     let _ = server.wait();

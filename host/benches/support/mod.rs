@@ -58,6 +58,22 @@ pub fn start_stage(args: &[&str]) -> (Child, String, tempfile::TempDir) {
     (server, base, dir)
 }
 
+/// CPU time (user + system, all threads) the process `pid` has used so far, from
+/// `/proc/<pid>/stat`; `None` off Linux. On a machine shared with the load generator, CPU
+/// per request is steadier than requests/s.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    static TICKS_PER_SECOND: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks_per_second = *TICKS_PER_SECOND.get_or_init(|| {
+        let output = Command::new("getconf").arg("CLK_TCK").output().ok();
+        output.and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|t| t.trim().parse().ok()).unwrap_or(100.0)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(Duration::from_secs_f64(ticks / ticks_per_second))
+}
+
 pub struct Load {
     pub per_second: f64,
     pub p50: Duration,
