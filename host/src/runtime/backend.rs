@@ -158,9 +158,11 @@ impl utils::Host for Sandbox {
             let result = call.send(outgoing, None).await;
             let retryable = match &result {
                 Ok(response) => retryable_status(response.status()).then(|| retry_after(response)),
-                Err(HttpError::HttpRequestDenied) => {
-                    return Err(types::StepError::Permanent(refusal_message(&self.hooks)));
-                }
+                // Refused by the host: final, unless the credential source is down for now.
+                Err(HttpError::HttpRequestDenied) => match refusal_error(&self.hooks) {
+                    types::StepError::Transient(_) => Some(None),
+                    refused => return Err(refused),
+                },
                 Err(_) => Some(None),
             };
             if let (Some(asked), Some(policy)) = (retryable, &retry)
@@ -182,6 +184,7 @@ impl utils::Host for Sandbox {
                     body: response.into_body().to_vec(),
                     attempts: attempt,
                 }),
+                Err(HttpError::HttpRequestDenied) => Err(refusal_error(&self.hooks)),
                 Err(error) => Err(types::StepError::Transient(format!(
                     "{} {} failed after {attempt} attempt(s): {error}",
                     request.method, request.url
@@ -218,7 +221,7 @@ impl Sandbox {
         let response = match self.hooks.call().internal("inference", request).await {
             Ok(response) => response,
             Err(HttpError::HttpRequestDenied) => {
-                return Err(types::StepError::Permanent(refusal_message(&self.hooks)));
+                return Err(refusal_error(&self.hooks));
             }
             Err(_) => return Err(types::StepError::Permanent("inference is not available on this server".into())),
         };
@@ -261,12 +264,15 @@ fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
     Some(Duration::from_secs(seconds.min(super::retry::MAX_DURATION_MS / 1000)))
 }
 
-fn refusal_message(hooks: &OutboundHooks) -> String {
+/// The error a guest gets for a request the host refused: permanent, except when the
+/// credential source is down for now.
+fn refusal_error(hooks: &OutboundHooks) -> types::StepError {
     match &hooks.report.lock().expect("report poisoned").refused {
-        Some(Refusal::Denied(what)) => format!("capability denied: {what}"),
-        Some(Refusal::Limit(what)) => format!("outbound limit reached: {what}"),
-        Some(Refusal::Credentials(error)) => error.message.clone(),
-        None => "the host refused the request".into(),
+        Some(Refusal::Denied(what)) => types::StepError::Permanent(format!("capability denied: {what}")),
+        Some(Refusal::Limit(what)) => types::StepError::Permanent(format!("outbound limit reached: {what}")),
+        Some(Refusal::Credentials(error)) if error.transient => types::StepError::Transient(error.message.clone()),
+        Some(Refusal::Credentials(error)) => types::StepError::Permanent(error.message.clone()),
+        None => types::StepError::Permanent("the host refused the request".into()),
     }
 }
 
