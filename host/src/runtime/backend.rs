@@ -267,7 +267,7 @@ fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
 /// The error a guest gets for a request the host refused: permanent, except when the
 /// credential source is down for now.
 fn refusal_error(hooks: &OutboundHooks) -> types::StepError {
-    match &hooks.report.lock().expect("report poisoned").refused {
+    match &hooks.report.lock().expect("report poisoned").latest_refusal {
         Some(Refusal::Denied(what)) => types::StepError::Permanent(format!("capability denied: {what}")),
         Some(Refusal::Limit(what)) => types::StepError::Permanent(format!("outbound limit reached: {what}")),
         Some(Refusal::Credentials(error)) if error.transient => types::StepError::Transient(error.message.clone()),

@@ -107,6 +107,9 @@ pub struct OutboundReport {
     pub waiting: Duration,
     /// Why the first refused request was refused (policy or limit), naming its URL.
     pub refused: Option<Refusal>,
+    /// Why the latest refused request was refused: what a host function that sent it
+    /// reports (an invocation may have been refused before, for something else).
+    pub latest_refusal: Option<Refusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +181,8 @@ impl OutboundCall {
     fn refuse(&self, refusal: Refusal) -> HttpError {
         tracing::info!(refusal = ?refusal, tenant = %self.identity.tenant_id, "outbound request refused");
         let mut report = self.report.lock().expect("report poisoned");
-        report.refused.get_or_insert(refusal);
+        report.refused.get_or_insert_with(|| refusal.clone());
+        report.latest_refusal = Some(refusal);
         HttpError::HttpRequestDenied
     }
 
