@@ -18,7 +18,12 @@ const EXAMPLE_APP: &str = include_str!("../../examples/form-to-sheet/app/App.tsx
 const SPREADSHEETS_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets";
 
 async fn publish_example(server: &Server) -> String {
-    server.publish(json!({ "/app/App.tsx": EXAMPLE_APP, "/app/shift.workflows.json": EXAMPLE_WORKFLOWS })).await
+    publish_example_with(server, EXAMPLE_WORKFLOWS).await
+}
+
+/// The example app with `workflows` as its workflows file.
+async fn publish_example_with(server: &Server, workflows: &str) -> String {
+    server.publish(json!({ "/app/App.tsx": EXAMPLE_APP, "/app/shift.workflows.json": workflows })).await
 }
 
 async fn run(server: &Server, sid: &str, workflow: &str, input: Value) -> crate::common::Answer {
@@ -417,13 +422,17 @@ async fn a_token_endpoint_outage_is_transient_and_retried() {
     let base = start_fake_google(google.clone()).await;
     let keys = tempfile::tempdir().unwrap();
     let key_file = service_account_file(keys.path(), &format!("{base}/token"));
-    let server =
-        Server::start_with(&["--sheets-upstream", &base, "--google-service-account", key_file.to_str().unwrap()]);
     let mut workflows: Value = serde_json::from_str(EXAMPLE_WORKFLOWS).unwrap();
     workflows["workflows"]["appendWebhookRow"]["steps"][0]["retry"] = json!({ "maxAttempts": 1, "intervalMs": 10 });
-    let sid = server
-        .publish(json!({ "/app/App.tsx": EXAMPLE_APP, "/app/shift.workflows.json": workflows.to_string() }))
-        .await;
+    let workflows = workflows.to_string();
+    // A fresh server each time, so that no token is cached from before.
+    let start = || async {
+        let server =
+            Server::start_with(&["--sheets-upstream", &base, "--google-service-account", key_file.to_str().unwrap()]);
+        let sid = publish_example_with(&server, &workflows).await;
+        (server, sid)
+    };
+    let (server, sid) = start().await;
 
     // One 503 from the token endpoint: the first attempt fails as transient, the retry
     // gets a token and appends.
@@ -440,11 +449,7 @@ async fn a_token_endpoint_outage_is_transient_and_retried() {
     assert_eq!(google.lock().unwrap().appends, ["Bearer ya29.fake-token-1"]);
 
     // Still down past the retries: the run fails with the transient class, not unauthorized.
-    let server =
-        Server::start_with(&["--sheets-upstream", &base, "--google-service-account", key_file.to_str().unwrap()]);
-    let sid = server
-        .publish(json!({ "/app/App.tsx": EXAMPLE_APP, "/app/shift.workflows.json": workflows.to_string() }))
-        .await;
+    let (server, sid) = start().await;
     google.lock().unwrap().unavailable = 2;
     let failed = run(&server, &sid, "appendWebhookRow", webhook_row("sheet-1", "b@example.com", 1)).await;
     assert_eq!(failed.status, 502, "{:?}", failed.body);

@@ -265,13 +265,7 @@ impl OutboundCall {
         match self.gateway.route(&target) {
             Route::Internal(service) => {
                 parts.uri = path_and_query.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
-                let response = self
-                    .gateway
-                    .internal(&service, http::Request::from_parts(parts, body), &self.identity)
-                    .await
-                    .ok_or(HttpError::DestinationNotFound)?;
-                self.spend(response.body().len() as u64, &url)?;
-                return Ok(response);
+                return self.serve_internal(&service, http::Request::from_parts(parts, body), &url).await;
             }
             Route::Upstream(base) => {
                 parts.headers.remove(http::header::HOST);
@@ -323,9 +317,19 @@ impl OutboundCall {
         let url = format!("http://{service}.stage.internal{}", request.uri());
         self.count(&url)?;
         self.spend(request.body().len() as u64, &url)?;
+        self.serve_internal(service, request, &url).await
+    }
+
+    /// Has the embedded `service` answer a counted request, spending its answer's bytes.
+    async fn serve_internal(
+        &self,
+        service: &str,
+        request: http::Request<Bytes>,
+        url: &str,
+    ) -> Result<http::Response<Bytes>, HttpError> {
         let response =
             self.gateway.internal(service, request, &self.identity).await.ok_or(HttpError::DestinationNotFound)?;
-        self.spend(response.body().len() as u64, &url)?;
+        self.spend(response.body().len() as u64, url)?;
         Ok(response)
     }
 

@@ -160,7 +160,7 @@ impl Executor {
                 workflow: String::new(),
                 step_id: kind.to_owned(),
                 attempt: 1,
-                idempotency_key: format!("stp_{run_id}_0"),
+                idempotency_key: run_step_key(&run_id, 0),
             },
             input: input.to_string(),
             identity,
@@ -251,9 +251,14 @@ impl Executor {
 /// indexes grow at their end instead of splitting pages at random; a caller's key is
 /// hashed together with what it is scoped to.
 fn step_idempotency_key(plan: &RunPlan, index: usize) -> String {
-    let Some(caller_key) = &plan.caller_key else { return format!("stp_{}_{index}", plan.run_id) };
+    let Some(caller_key) = &plan.caller_key else { return run_step_key(&plan.run_id, index) };
     let material = format!("{}\n{}\n{}\n{caller_key}\n{index}", plan.app_sid, plan.app_version, plan.workflow);
     format!("stp_{}", &sha256_hex(material.as_bytes())[..40])
+}
+
+/// The idempotency key of step `index` of run `run_id` when the caller gave none.
+fn run_step_key(run_id: &str, index: usize) -> String {
+    format!("stp_{run_id}_{index}")
 }
 
 /// The attempts of one step so far.
