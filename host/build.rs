@@ -1,8 +1,9 @@
-//! Builds the built-in step components (`steps/*`), the test fixtures (`tests/fixtures/*`)
-//! and the example components (`examples/*` crates) for `wasm32-wasip2`, and places them in
-//! `OUT_DIR` (`steps/<name>.wasm`, `fixtures/<name>.wasm`, `examples/<name>.wasm`). The steps
-//! are embedded in the binary by `runtime::registry`; fixtures and examples are only read by
-//! the tests.
+//! Builds the built-in step components (`steps/*`), the host's own sandboxes (`guests/*`,
+//! e.g. the template sandbox), the test fixtures (`tests/fixtures/*`) and the example
+//! components (`examples/*` crates) for `wasm32-wasip2`, and places them in `OUT_DIR`
+//! (`steps/<name>.wasm`, `guests/<name>.wasm`, `fixtures/<name>.wasm`,
+//! `examples/<name>.wasm`). Steps and guests are embedded in the binary; fixtures and
+//! examples are only read by the tests.
 //!
 //! The guests are built by a nested cargo with its own target dir (`<target>/guests`) so it
 //! never waits on the outer build's lock. A missing `wasm32-wasip2` target is added with
@@ -17,13 +18,14 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("host/ sits in the workspace").to_owned();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    for watched in ["steps", "tests/fixtures", "examples", "guest-sdk", "Cargo.lock"] {
+    for watched in ["steps", "guests", "templates", "tests/fixtures", "examples", "guest-sdk", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
     let guests: Vec<(&str, PathBuf)> = [
         ("steps", workspace.join("steps")),
+        ("guests", workspace.join("guests")),
         ("fixtures", workspace.join("tests/fixtures")),
         ("examples", workspace.join("examples")),
     ]
@@ -99,11 +101,14 @@ fn dir_name(dir: &Path) -> String {
 }
 
 /// Guest crates are named after their folder: `steps/pulse` is `stage-step-pulse`,
-/// `tests/fixtures/chaos` is `stage-fixture-chaos`, `examples/backend-hello` is `backend-hello`.
+/// `guests/templates` is `stage-guest-templates`, `tests/fixtures/chaos` is
+/// `stage-fixture-chaos`, `examples/backend-hello` is `backend-hello`.
 fn package_name(dir: &Path) -> String {
     let parent = dir.parent().expect("guest crates sit in a folder");
     let name = if parent.ends_with("steps") {
         format!("stage-step-{}", dir_name(dir))
+    } else if parent.ends_with("guests") {
+        format!("stage-guest-{}", dir_name(dir))
     } else if parent.ends_with("examples") {
         dir_name(dir)
     } else {

@@ -62,6 +62,13 @@ pub struct StepSettings {
     /// addresses. Off by default: steps reach only public addresses and internal services.
     #[arg(long, env = "STAGE_ALLOW_PRIVATE_EGRESS")]
     pub allow_private_egress: bool,
+    /// Linear-memory limit of the template sandbox, in bytes: templates are evaluated in a
+    /// wasm instance of their own.
+    #[arg(long, env = "STAGE_TEMPLATE_MEMORY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub template_memory_bytes: usize,
+    /// Bytes the templates of one step input (or one `if`) may produce, as JSON.
+    #[arg(long, env = "STAGE_TEMPLATE_OUTPUT_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub template_output_bytes: usize,
     /// Where compiled components are cached (default: DATA_DIR/compiled).
     #[arg(long, env = "STAGE_COMPILED_DIR")]
     pub compiled_dir: Option<PathBuf>,

@@ -55,6 +55,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let state = app_state(store, config, local_admin)?;
+    state.runner.executor().templates.warm().await.context("preparing the template sandbox")?;
     services::communication::dispatcher::spawn(state.services.clone(), delivery_policy(&state.config.delivery));
     let app = api::router(state);
 
@@ -103,7 +104,14 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
     let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
     let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
     let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone()));
-    let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone() });
+    let templates = Arc::new(workflow::template::TemplateEngine::new(
+        runtime.clone(),
+        workflow::template::TemplateLimits {
+            memory_bytes: config.steps.template_memory_bytes,
+            output_bytes: config.steps.template_output_bytes,
+        },
+    ));
+    let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone(), templates });
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
     let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone()));

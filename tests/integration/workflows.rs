@@ -477,11 +477,12 @@ async fn a_restart_loads_compiled_components_instead_of_compiling() {
     let sid = server.publish(app_files(signup_workflows())).await;
     assert_eq!(run(&server, &sid, "signup", json!({ "email": "a@b.c", "amountCents": 1 })).await.status, 201);
     let stats = server.get("/api/v1/runtime").await;
-    assert_eq!(stats.body["data"]["components"], json!({ "compiled": 3, "loadedFromDisk": 0, "inMemory": 3 }));
+    // The three steps' components and the template sandbox.
+    assert_eq!(stats.body["data"]["components"], json!({ "compiled": 4, "loadedFromDisk": 0, "inMemory": 4 }));
     server.terminate();
 
     let server = Server::start_in(dir.path(), &args);
     assert_eq!(run(&server, &sid, "signup", json!({ "email": "b@b.c", "amountCents": 2 })).await.status, 201);
     let stats = server.get("/api/v1/runtime").await;
-    assert_eq!(stats.body["data"]["components"], json!({ "compiled": 0, "loadedFromDisk": 3, "inMemory": 3 }));
+    assert_eq!(stats.body["data"]["components"], json!({ "compiled": 0, "loadedFromDisk": 4, "inMemory": 4 }));
 }

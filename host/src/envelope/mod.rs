@@ -32,6 +32,8 @@ pub enum ErrorCode {
     UpstreamError,
     BackendError,
     BackendTimeout,
+    /// A template passed a bound of evaluation (memory, time, output).
+    TemplateLimit,
     Internal,
 }
 
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::UpstreamError => "UPSTREAM_ERROR",
             ErrorCode::BackendError => "BACKEND_ERROR",
             ErrorCode::BackendTimeout => "BACKEND_TIMEOUT",
+            ErrorCode::TemplateLimit => "TEMPLATE_LIMIT",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -60,7 +63,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed | ErrorCode::TemplateLimit => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::CapabilityDenied => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

@@ -12,14 +12,13 @@
 //! Validation reports every [`Problem`] at once, each with the JSON path of the field.
 
 use std::fmt;
-use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::path::{self, did_you_mean, is_identifier, quoted_list};
-use super::template::{CompiledTemplate, CompiledValue, ROOTS, TemplateContext, TemplateError, TemplateSet};
+use super::template::{CompiledTemplate, CompiledValue, ROOTS, TemplateError, TemplateSet};
 use super::{StepCatalog, StepSpec};
 pub use crate::runtime::retry::{Jitter, RetryPolicy};
 
@@ -73,8 +72,6 @@ pub struct WorkflowFile {
     /// The file's `config`; the app's config is merged over it at run time.
     pub config: Map<String, Value>,
     pub workflows: IndexMap<String, Workflow>,
-    #[serde(skip)]
-    templates: Arc<TemplateSet>,
 }
 
 /// Who may run a workflow.
@@ -145,25 +142,6 @@ impl WorkflowFile {
     pub fn workflow(&self, name: &str) -> Option<&Workflow> {
         self.workflows.get(name)
     }
-
-    /// The compiled templates of every step of the file.
-    pub fn templates(&self) -> &TemplateSet {
-        &self.templates
-    }
-
-    /// The step's input with its templates resolved; errors name the field
-    /// (`steps[0].sheets.appendValues.values[0][1]`) and the variable.
-    pub fn resolve_input(&self, step: &StepDef, context: &TemplateContext) -> Result<Value, TemplateError> {
-        self.templates.resolve(&step.compiled_input, context)
-    }
-
-    /// Whether the step's `if` holds (true for steps without one).
-    pub fn should_run(&self, step: &StepDef, context: &TemplateContext) -> Result<bool, TemplateError> {
-        match &step.compiled_condition {
-            Some(condition) => self.templates.eval_condition(condition, context),
-            None => Ok(true),
-        }
-    }
 }
 
 /// Parses and validates a workflow file. Either every workflow is valid and its templates
@@ -177,7 +155,7 @@ pub fn parse(bytes: &[u8], catalog: &dyn StepCatalog) -> Result<WorkflowFile, Ve
     let file = parser.file(&document);
     match file {
         Some((version, config, workflows)) if parser.problems.is_empty() => {
-            Ok(WorkflowFile { version, config, workflows, templates: Arc::new(parser.templates) })
+            Ok(WorkflowFile { version, config, workflows })
         }
         _ => Err(parser.problems),
     }
@@ -596,13 +574,12 @@ fn step_reference_problem(id: &str, scope: &Scope<'_>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use serde_json::json;
-    use std::time::Duration;
 
     use super::*;
     use crate::workflow::design_catalog;
+    use crate::workflow::template::TemplateContext;
+    use crate::workflow::template::tests::{condition, resolve};
 
     const EXAMPLE: &str = r#"{ "version": 1, "config": { "slackChannelId": "C123" },
       "workflows": { "appendWebhookRow": { "auth": "public", "steps": [
@@ -664,25 +641,21 @@ mod tests {
             && step.condition.is_none()));
     }
 
-    #[test]
-    fn the_example_resolves_with_typed_values() {
+    #[tokio::test]
+    async fn the_example_resolves_with_typed_values() {
         let file = parse_ok(EXAMPLE);
         let workflow = file.workflow("appendWebhookRow").unwrap();
         let mut context = example_context(json!({
             "spreadsheetId": "sheet_1", "range": "Sheet1!A1", "customerEmail": "ada@example.com", "amountCents": 1250
         }));
-        let inputs: Vec<Value> = workflow
-            .steps
-            .iter()
-            .map(|step| {
-                assert!(file.should_run(step, &context).unwrap());
-                let input = file.resolve_input(step, &context).unwrap();
-                if let Some(id) = &step.id {
-                    context.insert_step_output(id, &json!({ "updates": { "updatedRange": "Sheet1!A2:B2" } }));
-                }
-                input
-            })
-            .collect();
+        let mut inputs = Vec::new();
+        for step in &workflow.steps {
+            assert!(step.compiled_condition().is_none());
+            inputs.push(resolve(step.compiled_input(), &context).await.unwrap());
+            if let Some(id) = &step.id {
+                context.insert_step_output(id, &json!({ "updates": { "updatedRange": "Sheet1!A2:B2" } }));
+            }
+        }
         assert_eq!(
             inputs,
             [
@@ -693,12 +666,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_missing_input_is_an_error_naming_the_field() {
+    #[tokio::test]
+    async fn a_missing_input_is_an_error_naming_the_field() {
         let file = parse_ok(EXAMPLE);
         let step = &file.workflow("appendWebhookRow").unwrap().steps[0];
         let context = example_context(json!({ "spreadsheetId": "s", "range": "A1", "customerEmail": "a@b.c" }));
-        let error = file.resolve_input(step, &context).unwrap_err();
+        let error = resolve(step.compiled_input(), &context).await.unwrap_err();
         assert_eq!(error.path, "steps[0].sheets.appendValues.values[0][1]");
         assert_eq!(error.message, "undefined variable `input.amountCents` in `{{ input.amountCents }}`");
         assert_eq!(
@@ -839,8 +812,8 @@ mod tests {
         assert_eq!(file.workflow("w").unwrap().auth, AuthPolicy::Required);
     }
 
-    #[test]
-    fn step_options_parse_with_defaults() {
+    #[tokio::test]
+    async fn step_options_parse_with_defaults() {
         let file = parse_ok(
             r#"{ "version": 1, "workflows": { "w": { "auth": "required", "steps": [
                 { "id": "a", "if": "input.amount > 100", "retry": {}, "timeoutMs": 5000, "continueOnError": true,
@@ -867,65 +840,16 @@ mod tests {
         for (amount, expected) in [(150, true), (100, false)] {
             let context = example_context(json!({ "amount": amount }));
             for step in steps {
-                assert_eq!(file.should_run(step, &context).unwrap(), expected, "{} with {amount}", step.label());
+                let holds = condition(step.compiled_condition().unwrap(), &context).await.unwrap();
+                assert_eq!(holds, expected, "{} with {amount}", step.label());
             }
         }
-        let error = file.should_run(&steps[0], &example_context(json!({}))).unwrap_err();
+        let error = condition(steps[0].compiled_condition().unwrap(), &example_context(json!({}))).await.unwrap_err();
         assert_eq!(error.path, "steps[0].if");
 
         let serialized = serde_json::to_value(&file).unwrap();
         assert_eq!(serialized["workflows"]["w"]["steps"][1]["if"], json!("{{ input.amount > 100 }}"));
         assert_eq!(serialized["workflows"]["w"]["steps"][1]["retry"]["jitter"], json!("full"));
         assert_eq!(serialized["workflows"]["w"]["auth"], json!("required"));
-    }
-
-    /// Informal throughput numbers (printed, never asserted): run with `--nocapture`.
-    #[test]
-    fn resolving_compiled_inputs_is_fast() {
-        let file = parse_ok(EXAMPLE);
-        let workflow = file.workflow("appendWebhookRow").unwrap();
-        let input =
-            json!({ "spreadsheetId": "s", "range": "A1", "customerEmail": "ada@example.com", "amountCents": 1250 });
-        let runs = 2_000;
-
-        let started = Instant::now();
-        for _ in 0..runs {
-            let mut context = example_context(input.clone());
-            for step in &workflow.steps {
-                std::hint::black_box(file.resolve_input(step, &context).unwrap());
-                if let Some(id) = &step.id {
-                    context.insert_step_output(id, &json!({ "updates": { "updatedRange": "Sheet1!A2:B2" } }));
-                }
-            }
-        }
-        let compiled = started.elapsed();
-
-        let started = Instant::now();
-        for _ in 0..runs / 10 {
-            let mut context = json!({ "input": input, "config": { "slackChannelId": "C123" }, "steps": {} });
-            for step in &workflow.steps {
-                std::hint::black_box(crate::workflow::template::resolve(&step.input, &context, "x").unwrap());
-                if let Some(id) = &step.id {
-                    context["steps"][id] = json!({ "updates": { "updatedRange": "Sheet1!A2:B2" } });
-                }
-            }
-        }
-        let uncached = started.elapsed() * 10;
-
-        let started = Instant::now();
-        for _ in 0..runs / 10 {
-            parse_ok(EXAMPLE);
-        }
-        let parsing = started.elapsed() * 10;
-
-        let templates: usize = workflow.steps.iter().map(|step| step.compiled_input().templates().len()).sum();
-        let per_run = |elapsed: Duration| elapsed.as_secs_f64() * 1e6 / runs as f64;
-        println!(
-            "workflow templates: the 3-step example ({templates} templates): {:.1} µs/run compiled once ({:.0} runs/s on one thread), {:.1} µs/run compiling every time; parsing and compiling the file: {:.1} µs",
-            per_run(compiled),
-            runs as f64 / compiled.as_secs_f64(),
-            per_run(uncached),
-            per_run(parsing),
-        );
     }
 }

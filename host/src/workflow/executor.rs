@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::catalog::{ResolvedStep, StepKinds};
 use super::definition::{StepDef, WorkflowFile};
-use super::template::TemplateContext;
+use super::template::{EvaluationScope, TemplateContext, TemplateEngine, TemplateError, TemplateErrorKind};
 use crate::envelope::ErrorCode;
 use crate::runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
 use crate::store::runs::{StepRecord, StepTimings};
@@ -72,6 +72,7 @@ pub struct RunOutcome {
 pub struct Executor {
     pub runtime: Arc<Runtime>,
     pub kinds: Arc<StepKinds>,
+    pub templates: Arc<TemplateEngine>,
 }
 
 impl Executor {
@@ -98,17 +99,20 @@ impl Executor {
 
         for step in &workflow.steps {
             let started_at = now_ms();
-            match file.should_run(step, &context) {
-                Ok(true) => {}
-                Ok(false) => {
-                    records.push(skipped(step, started_at));
-                    continue;
+            let scope = self.evaluation_scope(step, plan, &identity);
+            if let Some(condition) = step.compiled_condition() {
+                match self.templates.condition(condition, &context, &scope).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        records.push(skipped(step, started_at));
+                        continue;
+                    }
+                    Err(error) => return template_failure(step, &error, started_at, records),
                 }
-                Err(e) => return template_failure(step, e.to_string(), records),
             }
-            let input = match file.resolve_input(step, &context) {
+            let input = match self.templates.resolve(step.compiled_input(), &context, &scope).await {
                 Ok(input) => input,
-                Err(e) => return template_failure(step, e.to_string(), records),
+                Err(error) => return template_failure(step, &error, started_at, records),
             };
             let attempt = self.run_step(step, &input, plan, &identity).await;
             let mut record = attempt.record(step, &input, started_at);
@@ -144,6 +148,17 @@ impl Executor {
             body: json!({ "success": true, "data": { "runId": plan.run_id, "outputs": outputs } }),
         });
         RunOutcome { succeeded: true, answer, error: None, steps: records }
+    }
+
+    /// Whose templates a step's are, and how long they may take: the step's own time limit.
+    fn evaluation_scope(&self, step: &StepDef, plan: &RunPlan, identity: &Identity) -> EvaluationScope {
+        EvaluationScope {
+            identity: identity.clone(),
+            run_id: plan.run_id.clone(),
+            workflow: plan.workflow.clone(),
+            step: step.label(),
+            wall_time: Duration::from_millis(step.timeout_ms.unwrap_or(self.runtime.default_limits().wall_time_ms)),
+        }
     }
 
     /// Runs one step kind once, outside any workflow (a backend's `compute.run-step`), with
@@ -387,9 +402,19 @@ fn step_details(step: &StepDef) -> Value {
     json!({ "stepIndex": step.index, "stepId": step.id, "kind": step.kind })
 }
 
-fn template_failure(step: &StepDef, why: String, steps: Vec<StepRecord>) -> RunOutcome {
-    let message = format!("step {} ({}, {}): {why}", step.index, step.label(), step.kind);
-    let answer = Answer::envelope_error(ErrorCode::ValidationFailed, message.clone(), step_details(step));
+/// A step whose `if` or input templates failed: recorded as failed, and the run with it.
+fn template_failure(step: &StepDef, error: &TemplateError, started_at: i64, mut steps: Vec<StepRecord>) -> RunOutcome {
+    let (code, class) = match error.kind {
+        TemplateErrorKind::Invalid => (ErrorCode::ValidationFailed, "invalid-input"),
+        TemplateErrorKind::Limit => (ErrorCode::TemplateLimit, "template-limit"),
+    };
+    let message = format!("step {} ({}, {}): {error}", step.index, step.label(), step.kind);
+    let mut record = skipped(step, started_at);
+    record.status = "failed".into();
+    record.error = Some(json!({ "class": class, "message": error.to_string() }));
+    record.finished_at = now_ms();
+    steps.push(record);
+    let answer = Answer::envelope_error(code, message.clone(), step_details(step));
     failed(answer, message, steps)
 }
 

@@ -1,38 +1,38 @@
-//! Templates in step inputs and `if` conditions, evaluated with minijinja over the run's
-//! variables: `input`, `auth`, `config`, `app`, `steps` and `run`.
+//! Templates in step inputs and `if` conditions: `{{ expr }}` over the run's variables
+//! `input`, `auth`, `config`, `app`, `steps` and `run` (the language and its typing rules:
+//! [`stage_templates`]).
 //!
-//! * A string that is exactly one `{{ expr }}` (surrounding whitespace allowed) keeps the
-//!   expression's JSON type: `"{{ input.n }}"` with `n = 5` is the number `5`.
-//! * Any other string containing `{{`, `{%` or `{#` renders as text: `"n={{ input.n }}"`.
-//! * Undefined variables and attributes are errors naming the field's JSON path.
+//! Templates are tenant code, and an anonymous caller of a public workflow chooses their
+//! inputs. So the host only *parses* them, once, when a workflow file is loaded
+//! ([`TemplateSet`] keeps each template's source and the variables it reads, nothing
+//! compiled), and never evaluates one itself: [`TemplateEngine`] hands them to the template
+//! sandbox, a wasm component run like a step — a fresh instance per evaluation, under a
+//! memory limit, the step's wall time and an output budget — so that no filter, function,
+//! operator or argument can exhaust or block the host. A template that passes a bound fails
+//! with a [`TemplateErrorKind::Limit`] error naming it.
 //!
-//! Templates are compiled once into a [`TemplateSet`] (when a workflow file is parsed) and
-//! evaluated for every run against a [`TemplateContext`]; nothing is parsed per run.
-//! minijinja ties a compiled expression to the environment that compiled it, so an
-//! expression is stored as a one-statement template (`{% set result = (expr) %}`) inside
-//! the set's own environment, and its value is read back from the template's final state.
+//! The one thing the host does itself is what most templates are: looking a variable up
+//! (`{{ input.email }}`, `"Hello {{ auth.name }}"`). A lookup only copies a value the run
+//! already holds, and the copy is charged to the same output budget, so the common case
+//! costs no sandbox call.
 
-use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use indexmap::IndexMap;
-use minijinja::value::{Enumerator, Object, ObjectExt, ObjectRepr, ValueKind};
-use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use stage_templates::{Checker, Job, JobTemplate, Mode, Outcome};
+use tokio::sync::OnceCell;
 
 use super::path;
+use crate::runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext, StepFailure};
 
-/// The variables a template can use.
-/// Instructions one template evaluation may execute (a loop over 100,000 items is refused).
-const TEMPLATE_FUEL: u64 = 50_000;
+pub use stage_templates::{ROOTS, is_template};
 
-pub const ROOTS: [&str; 6] = ["input", "auth", "config", "app", "steps", "run"];
+/// The template sandbox component, built from `guests/templates` by `build.rs`.
+const SANDBOX_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/templates.wasm"));
 
-/// The template variable an expression template assigns its value to.
-const RESULT_VARIABLE: &str = "__stage_result";
-
-/// A template that failed to compile or to evaluate.
+/// A template that did not compile, did not evaluate, or passed a bound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(rename_all = "camelCase")]
 #[error("{path}: {message}")]
@@ -40,43 +40,51 @@ pub struct TemplateError {
     /// JSON path of the templated field, e.g. `steps[0].sheets.appendValues.values[0][1]`.
     pub path: String,
     pub message: String,
+    pub kind: TemplateErrorKind,
+}
+
+/// What went wrong with a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TemplateErrorKind {
+    /// It does not compile, reads an undefined variable, or its expression failed.
+    Invalid,
+    /// It passed the memory, time or output bound of template evaluation.
+    Limit,
 }
 
 impl TemplateError {
-    fn new(path: &str, message: String) -> TemplateError {
-        TemplateError { path: path.to_string(), message }
+    fn invalid(path: &str, message: impl Into<String>) -> TemplateError {
+        TemplateError { path: path.to_string(), message: message.into(), kind: TemplateErrorKind::Invalid }
+    }
+
+    fn limit(path: &str, message: impl Into<String>) -> TemplateError {
+        TemplateError { path: path.to_string(), message: message.into(), kind: TemplateErrorKind::Limit }
     }
 }
 
-/// Compiled templates sharing one minijinja environment. Built once per workflow file and
-/// shared (`Send + Sync`) by every run of it.
+/// Parses the templates of a workflow file. Keeps nothing but what each template needs.
+#[derive(Default)]
 pub struct TemplateSet {
-    env: Environment<'static>,
-    count: usize,
+    checker: Checker,
 }
 
-impl fmt::Debug for TemplateSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TemplateSet").field("templates", &self.count).finish()
+impl std::fmt::Debug for TemplateSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateSet").finish_non_exhaustive()
     }
 }
 
-impl Default for TemplateSet {
-    fn default() -> TemplateSet {
-        TemplateSet::new()
-    }
-}
-
-/// One compiled template string or `if` expression, with where it was written.
+/// One parsed template string or `if` expression, with where it was written.
 #[derive(Debug, Clone)]
 pub struct CompiledTemplate {
-    /// Name of the template in the set's environment.
-    key: String,
     source: String,
     path: String,
-    /// Whether the template is a single expression whose value keeps its JSON type.
+    mode: Mode,
     typed: bool,
     references: Vec<String>,
+    /// How the host resolves it without the sandbox, when it only looks variables up.
+    lookup: Option<Lookup>,
 }
 
 impl CompiledTemplate {
@@ -104,7 +112,7 @@ impl CompiledTemplate {
     }
 }
 
-/// A JSON value whose template strings are compiled; resolving it yields plain JSON.
+/// A JSON value whose template strings are parsed; resolving it yields plain JSON.
 #[derive(Debug, Clone)]
 pub enum CompiledValue {
     /// A value with no template anywhere inside.
@@ -134,20 +142,10 @@ impl CompiledValue {
 
 impl TemplateSet {
     pub fn new() -> TemplateSet {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| AutoEscape::None);
-        // A value such as "line\n" must keep its newline.
-        env.set_keep_trailing_newline(true);
-        // Error messages are built here from the kind and detail; the debug snapshot of the
-        // template state would only cost time.
-        env.set_debug(false);
-        // Templates come from apps: bound the work one evaluation may do (loops, filters).
-        env.set_fuel(Some(TEMPLATE_FUEL));
-        TemplateSet { env, count: 0 }
+        TemplateSet::default()
     }
 
-    /// Compiles every template string inside `value`, whose JSON path is `path`. Reports
+    /// Parses every template string inside `value`, whose JSON path is `path`. Reports
     /// every template that does not compile.
     pub fn compile_value(&mut self, value: &Value, path: &str) -> Result<CompiledValue, Vec<TemplateError>> {
         let mut errors = Vec::new();
@@ -191,512 +189,638 @@ impl TemplateSet {
         }
     }
 
-    /// Compiles one template string: a lone `{{ expr }}` as a typed expression, anything
+    /// Parses one template string: a lone `{{ expr }}` as a typed expression, anything
     /// else as text.
     pub fn compile_string(&mut self, text: &str, path: &str) -> Result<CompiledTemplate, TemplateError> {
-        match lone_expression(text) {
-            Some(expression) => self.compile_expression(expression, text, path),
-            None => self.add(text.to_string(), text, path, false),
-        }
+        self.compile(text, path, Mode::Value)
     }
 
-    /// Compiles an `if` condition, written bare (`input.n > 1`) or wrapped (`{{ input.n > 1 }}`).
+    /// Parses an `if` condition, written bare (`input.n > 1`) or wrapped (`{{ input.n > 1 }}`).
     pub fn compile_condition(&mut self, condition: &str, path: &str) -> Result<CompiledTemplate, TemplateError> {
-        let expression = lone_expression(condition).unwrap_or(condition);
-        self.compile_expression(expression, condition, path)
+        self.compile(condition, path, Mode::Condition)
     }
 
-    fn compile_expression(
-        &mut self,
-        expression: &str,
-        source: &str,
-        path: &str,
-    ) -> Result<CompiledTemplate, TemplateError> {
-        // Parsing it alone first guarantees that the wrapper below holds exactly one expression.
-        if expression.trim().is_empty() {
-            return Err(TemplateError::new(path, format!("`{source}` has no expression")));
-        }
-        if let Err(error) = self.env.compile_expression(expression) {
-            return Err(TemplateError::new(path, format!("`{source}` does not compile: {}", describe(&error, source))));
-        }
-        self.add(format!("{{% set {RESULT_VARIABLE} = ({expression}) %}}"), source, path, true)
-    }
-
-    fn add(&mut self, body: String, source: &str, path: &str, typed: bool) -> Result<CompiledTemplate, TemplateError> {
-        let key = format!("t{}", self.count);
-        self.env.add_template_owned(key.clone(), body).map_err(|error| {
-            TemplateError::new(path, format!("`{source}` does not compile: {}", describe(&error, source)))
-        })?;
-        self.count += 1;
-        let globals: Vec<(&str, minijinja::Value)> = self.env.globals().collect();
-        let mut references: Vec<String> = self
-            .env
-            .get_template(&key)
-            .map(|template| template.undeclared_variables(true))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|reference| {
-                let root = reference.split('.').next().unwrap_or_default();
-                root != RESULT_VARIABLE && !globals.iter().any(|(name, _)| *name == root)
-            })
-            .collect();
-        references.sort();
-        Ok(CompiledTemplate { key, source: source.to_string(), path: path.to_string(), typed, references })
-    }
-
-    /// Evaluates a compiled value to JSON.
-    pub fn resolve(&self, value: &CompiledValue, context: &TemplateContext) -> Result<Value, TemplateError> {
-        match value {
-            CompiledValue::Literal(value) => Ok(value.clone()),
-            CompiledValue::Template(template) => self.evaluate(template, context),
-            CompiledValue::Array(items) => {
-                items.iter().map(|item| self.resolve(item, context)).collect::<Result<Vec<_>, _>>().map(Value::Array)
-            }
-            CompiledValue::Object(entries) => entries
-                .iter()
-                .map(|(key, item)| Ok((key.clone(), self.resolve(item, context)?)))
-                .collect::<Result<Map<String, Value>, TemplateError>>()
-                .map(Value::Object),
-        }
-    }
-
-    /// Evaluates one template: its JSON value if typed, else the rendered text.
-    pub fn evaluate(&self, template: &CompiledTemplate, context: &TemplateContext) -> Result<Value, TemplateError> {
-        if template.typed {
-            let value = self.expression_value(template, context)?;
-            to_json(&value).map_err(|Undefined| undefined_error(template, context))
-        } else {
-            self.render(template, context).map(Value::String)
-        }
-    }
-
-    /// Evaluates a condition for its truthiness: false, 0, "", [], {} and null are false.
-    pub fn eval_condition(
-        &self,
-        template: &CompiledTemplate,
-        context: &TemplateContext,
-    ) -> Result<bool, TemplateError> {
-        if template.typed {
-            Ok(self.expression_value(template, context)?.is_true())
-        } else {
-            Ok(!self.render(template, context)?.is_empty())
-        }
-    }
-
-    fn expression_value(
-        &self,
-        template: &CompiledTemplate,
-        context: &TemplateContext,
-    ) -> Result<minijinja::Value, TemplateError> {
-        let compiled = self.template(template)?;
-        let captured =
-            compiled.render_captured(&context.root).map_err(|error| runtime_error(template, context, &error))?;
-        match captured.state().lookup(RESULT_VARIABLE) {
-            Some(value) if !value.is_undefined() => Ok(value),
-            _ => Err(undefined_error(template, context)),
-        }
-    }
-
-    fn render(&self, template: &CompiledTemplate, context: &TemplateContext) -> Result<String, TemplateError> {
-        self.template(template)?.render(&context.root).map_err(|error| runtime_error(template, context, &error))
-    }
-
-    fn template(&self, template: &CompiledTemplate) -> Result<minijinja::Template<'_, '_>, TemplateError> {
-        self.env.get_template(&template.key).map_err(|_| {
-            TemplateError::new(&template.path, format!("`{}` was compiled by another template set", template.source))
+    fn compile(&mut self, source: &str, path: &str, mode: Mode) -> Result<CompiledTemplate, TemplateError> {
+        let checked = self.checker.check(source, mode).map_err(|message| TemplateError::invalid(path, message))?;
+        Ok(CompiledTemplate {
+            source: source.to_string(),
+            path: path.to_string(),
+            mode,
+            typed: checked.typed,
+            references: checked.references,
+            lookup: Lookup::parse(source, mode),
         })
     }
 }
 
-/// Whether a string is templated at all.
-pub fn is_template(text: &str) -> bool {
-    text.contains("{{") || text.contains("{%") || text.contains("{#")
+/// A template that only looks variables up, resolved by the host: a lone `{{ a.b.c }}`
+/// (typed, or a condition), or text with `{{ a.b }}` holes and no other tags.
+///
+/// Recognised by hand rather than with minijinja's parser because the host must not
+/// depend on the evaluating half of the template engine, and because the grammar is tiny:
+/// dotted identifiers between `{{ ` and ` }}`. Anything else (filters, operators, indexes,
+/// whitespace control, statements, comments) is left to the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lookup {
+    Value(Vec<String>),
+    Text(Vec<Piece>),
 }
 
-/// The expression of a string that is exactly one `{{ expr }}` (whitespace around allowed,
-/// `{{-`/`-}}` whitespace control ignored).
-fn lone_expression(text: &str) -> Option<&str> {
-    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    if ["{{", "}}", "{%", "%}", "{#", "#}"].iter().any(|marker| inner.contains(marker)) {
-        return None;
-    }
-    let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
-    Some(inner.strip_suffix(['-', '+']).unwrap_or(inner))
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Variable(Vec<String>),
 }
 
-/// `kind: detail`, plus the line for multi-line sources.
-fn describe(error: &minijinja::Error, source: &str) -> String {
-    let mut text = match error.detail() {
-        Some(detail) => format!("{}: {detail}", error.kind()),
-        None => error.kind().to_string(),
-    };
-    if let (true, Some(line)) = (source.contains('\n'), error.line()) {
-        text.push_str(&format!(" (line {line})"));
-    }
-    text
-}
-
-fn runtime_error(template: &CompiledTemplate, context: &TemplateContext, error: &minijinja::Error) -> TemplateError {
-    if error.kind() == ErrorKind::UndefinedError {
-        return undefined_error(template, context);
-    }
-    TemplateError::new(&template.path, format!("`{}` failed: {}", template.source, describe(error, &template.source)))
-}
-
-fn undefined_error(template: &CompiledTemplate, context: &TemplateContext) -> TemplateError {
-    let message = match first_missing(&context.root, &template.references) {
-        Some(variable) => format!("undefined variable `{variable}` in `{}`", template.source),
-        None => format!("`{}` uses an undefined value", template.source),
-    };
-    TemplateError::new(&template.path, message)
-}
-
-/// The shortest prefix of a reference (`input.nope` of `input.nope.x`) that the context lacks.
-fn first_missing(root: &minijinja::Value, references: &[String]) -> Option<String> {
-    references.iter().find_map(|reference| {
-        let mut current = root.clone();
-        let mut end = 0;
-        for segment in reference.split('.') {
-            end += segment.len() + usize::from(end > 0);
-            match current.get_attr(segment) {
-                Ok(value) if !value.is_undefined() => current = value,
-                _ => return Some(reference[..end].to_string()),
+impl Lookup {
+    fn parse(source: &str, mode: Mode) -> Option<Lookup> {
+        let lone = stage_templates::lone_expression(source);
+        match (mode, lone) {
+            (Mode::Condition, _) => Some(Lookup::Value(variable_path(lone.unwrap_or(source))?)),
+            (Mode::Value, Some(expression)) => {
+                // `{{- x -}}` trims nothing around a lone expression, but keep it simple.
+                if source.contains("{{-") || source.contains("-}}") || source.contains("{{+") || source.contains("+}}")
+                {
+                    return None;
+                }
+                Some(Lookup::Value(variable_path(expression)?))
+            }
+            (Mode::Value, None) => {
+                if source.contains("{%") || source.contains("{#") {
+                    return None;
+                }
+                let mut pieces = Vec::new();
+                let mut rest = source;
+                while let Some(start) = rest.find("{{") {
+                    let end = start + rest[start..].find("}}")?;
+                    let expression = &rest[start + 2..end];
+                    if expression.starts_with(['-', '+']) || expression.ends_with(['-', '+']) {
+                        return None;
+                    }
+                    if start > 0 {
+                        pieces.push(Piece::Literal(rest[..start].to_string()));
+                    }
+                    pieces.push(Piece::Variable(variable_path(expression)?));
+                    rest = &rest[end + 2..];
+                }
+                if rest.contains("}}") {
+                    return None;
+                }
+                if !rest.is_empty() {
+                    pieces.push(Piece::Literal(rest.to_string()));
+                }
+                Some(Lookup::Text(pieces))
             }
         }
-        None
-    })
+    }
+}
+
+/// `input.email` as `["input", "email"]`: dotted identifiers starting at one of [`ROOTS`].
+fn variable_path(expression: &str) -> Option<Vec<String>> {
+    let segments: Vec<String> = expression.trim().split('.').map(str::to_string).collect();
+    let identifier = |segment: &String| {
+        let mut chars = segment.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    (ROOTS.contains(&segments[0].as_str()) && segments.iter().all(identifier)).then_some(segments)
 }
 
 /// The variables of one run: `input`, `auth`, `config`, `app` and `run`, plus `steps.<id>`
-/// as outputs arrive. Converted to template values once, not per template.
-#[derive(Debug, Clone)]
+/// as outputs arrive.
+#[derive(Debug, Clone, Default)]
 pub struct TemplateContext {
-    variables: IndexMap<String, minijinja::Value>,
-    steps: IndexMap<String, minijinja::Value>,
-    root: minijinja::Value,
+    roots: Map<String, Value>,
 }
 
 impl TemplateContext {
     pub fn new(input: &Value, auth: &Value, config: &Value, app: &Value, run: &Value) -> TemplateContext {
-        let mut variables = IndexMap::new();
+        let mut roots = Map::new();
         for (name, value) in [("input", input), ("auth", auth), ("config", config), ("app", app), ("run", run)] {
-            variables.insert(name.to_string(), to_template_value(value));
+            roots.insert(name.to_string(), value.clone());
         }
-        TemplateContext::assemble(variables, IndexMap::new())
+        roots.insert("steps".to_string(), Value::Object(Map::new()));
+        TemplateContext { roots }
     }
 
     /// A context from one JSON object with (some of) the keys `input`, `auth`, `config`,
     /// `app`, `steps` (an object of step outputs by id) and `run`; other keys are ignored.
     pub fn from_json(context: &Value) -> TemplateContext {
-        let mut variables = IndexMap::new();
-        let mut steps = IndexMap::new();
-        for (name, value) in context.as_object().into_iter().flatten() {
-            match (name.as_str(), value) {
-                ("steps", Value::Object(outputs)) => {
-                    steps.extend(outputs.iter().map(|(id, output)| (id.clone(), to_template_value(output))));
-                }
-                (name, value) if ROOTS.contains(&name) && name != "steps" => {
-                    variables.insert(name.to_string(), to_template_value(value));
-                }
-                _ => {}
-            }
-        }
-        TemplateContext::assemble(variables, steps)
+        let mut roots: Map<String, Value> = context
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| ROOTS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        roots.entry("steps").or_insert_with(|| Value::Object(Map::new()));
+        TemplateContext { roots }
     }
 
     /// Makes a step's output visible to later templates as `steps.<id>`.
     pub fn insert_step_output(&mut self, id: &str, output: &Value) {
-        self.steps.insert(id.to_string(), to_template_value(output));
-        self.variables.insert("steps".to_string(), minijinja::Value::from_object(JsonObject(self.steps.clone())));
-        self.root = minijinja::Value::from_object(JsonObject(self.variables.clone()));
+        if let Some(Value::Object(steps)) = self.roots.get_mut("steps") {
+            steps.insert(id.to_string(), output.clone());
+        }
     }
 
-    fn assemble(
-        mut variables: IndexMap<String, minijinja::Value>,
-        steps: IndexMap<String, minijinja::Value>,
-    ) -> TemplateContext {
-        variables.insert("steps".to_string(), minijinja::Value::from_object(JsonObject(steps.clone())));
-        let root = minijinja::Value::from_object(JsonObject(variables.clone()));
-        TemplateContext { variables, steps, root }
-    }
-}
-
-/// A JSON object as a template value, keeping its key order (minijinja's own maps sort
-/// keys unless its `preserve_order` feature is on).
-#[derive(Debug)]
-struct JsonObject(IndexMap<String, minijinja::Value>);
-
-impl Object for JsonObject {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Map
+    /// The value at `path`, if every segment names a field of an object.
+    fn lookup(&self, path: &[String]) -> Option<&Value> {
+        let (root, rest) = path.split_first()?;
+        rest.iter().try_fold(self.roots.get(root)?, |value, segment| value.as_object()?.get(segment))
     }
 
-    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        self.0.get(key.as_str()?).cloned()
-    }
-
-    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<minijinja::Value> {
-        self.0.get(key).cloned()
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        self.mapped_enumerator(|this| Box::new(this.0.keys().map(|key| minijinja::Value::from(key.as_str()))))
-    }
-
-    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.0.len())
-    }
-}
-
-/// JSON to a template value; integers stay integers.
-pub fn to_template_value(value: &Value) -> minijinja::Value {
-    match value {
-        Value::Null => minijinja::Value::from(()),
-        Value::Bool(flag) => minijinja::Value::from(*flag),
-        Value::Number(number) => {
-            if let Some(integer) = number.as_i64() {
-                minijinja::Value::from(integer)
-            } else if let Some(integer) = number.as_u64() {
-                minijinja::Value::from(integer)
-            } else {
-                minijinja::Value::from(number.as_f64().unwrap_or(f64::NAN))
+    /// The part of the context `references` read: a root whole when a template reads it
+    /// whole (`input`, `input[k]`), else only the fields read (`input.email`).
+    fn pruned(&self, references: &[&str]) -> Map<String, Value> {
+        let mut whole = Vec::new();
+        let mut fields = Vec::new();
+        for reference in references {
+            let mut segments = reference.split('.');
+            let root = segments.next().unwrap_or_default();
+            match (segments.next(), self.roots.get(root)) {
+                (Some(field), Some(Value::Object(_))) => fields.push((root, field)),
+                (_, Some(_)) => whole.push(root),
+                (_, None) => {}
             }
         }
-        Value::String(text) => minijinja::Value::from(text.as_str()),
-        Value::Array(items) => minijinja::Value::from(items.iter().map(to_template_value).collect::<Vec<_>>()),
-        Value::Object(map) => minijinja::Value::from_object(JsonObject(
-            map.iter().map(|(key, item)| (key.clone(), to_template_value(item))).collect(),
-        )),
+        let mut pruned = Map::new();
+        for root in &whole {
+            pruned.insert(root.to_string(), self.roots[*root].clone());
+        }
+        for (root, field) in fields {
+            if whole.contains(&root) {
+                continue;
+            }
+            // The root is kept even when the field is missing, so that the sandbox names it.
+            let kept = pruned.entry(root).or_insert_with(|| Value::Object(Map::new()));
+            if let (Value::Object(kept), Some(item)) = (kept, self.roots[root].get(field)) {
+                kept.insert(field.to_string(), item.clone());
+            }
+        }
+        pruned
     }
 }
 
-/// A template value had no JSON form because it (or something inside it) is undefined.
-#[derive(Debug)]
-struct Undefined;
+/// Bounds of template evaluation besides the step's wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateLimits {
+    /// Linear memory of the template sandbox.
+    pub memory_bytes: usize,
+    /// Bytes all the templates of one step input (or one condition) may produce, as JSON.
+    pub output_bytes: usize,
+}
 
-/// A template value to JSON: integers stay integers, floats floats, none is null; maps keep
-/// their order. Values with no JSON form (functions, macros) become their text.
-fn to_json(value: &minijinja::Value) -> Result<Value, Undefined> {
-    Ok(match value.kind() {
-        ValueKind::Undefined => return Err(Undefined),
-        ValueKind::None => Value::Null,
-        ValueKind::Bool => Value::Bool(value.is_true()),
-        ValueKind::Number => number_to_json(value),
-        ValueKind::String => Value::String(value.as_str().unwrap_or_default().to_string()),
-        ValueKind::Bytes => {
-            Value::Array(value.as_bytes().unwrap_or_default().iter().map(|byte| Value::from(*byte)).collect())
+impl Default for TemplateLimits {
+    fn default() -> TemplateLimits {
+        TemplateLimits { memory_bytes: 64 * 1024 * 1024, output_bytes: 4 * 1024 * 1024 }
+    }
+}
+
+/// Whose templates are evaluated, and for how long at most.
+#[derive(Debug, Clone)]
+pub struct EvaluationScope {
+    pub identity: Identity,
+    pub run_id: String,
+    pub workflow: String,
+    /// The step's label, naming the evaluation in logs.
+    pub step: String,
+    pub wall_time: Duration,
+}
+
+/// Evaluates parsed templates: lookups in the host, everything else in the sandbox.
+pub struct TemplateEngine {
+    runtime: Arc<Runtime>,
+    sandbox: OnceCell<PreparedStep>,
+    limits: TemplateLimits,
+}
+
+impl TemplateEngine {
+    pub fn new(runtime: Arc<Runtime>, limits: TemplateLimits) -> TemplateEngine {
+        TemplateEngine { runtime, sandbox: OnceCell::new(), limits }
+    }
+
+    /// Compiles (or loads) the sandbox component now rather than at the first evaluation.
+    pub async fn warm(&self) -> anyhow::Result<()> {
+        self.prepared().await.map(|_| ())
+    }
+
+    async fn prepared(&self) -> anyhow::Result<&PreparedStep> {
+        self.sandbox
+            .get_or_try_init(|| async {
+                let hash = crate::store::sha256_hex(SANDBOX_WASM);
+                self.runtime.prepare_step(&hash, Arc::from(SANDBOX_WASM)).await
+            })
+            .await
+    }
+
+    /// Resolves a compiled value to JSON.
+    pub async fn resolve(
+        &self,
+        value: &CompiledValue,
+        context: &TemplateContext,
+        scope: &EvaluationScope,
+    ) -> Result<Value, TemplateError> {
+        let templates = value.templates();
+        let values = self.evaluate(&templates, context, scope).await?;
+        let mut values = values.into_iter();
+        Ok(assemble(value, &mut values))
+    }
+
+    /// Evaluates a condition for its truthiness: false, 0, "", [], {} and null are false.
+    pub async fn condition(
+        &self,
+        template: &CompiledTemplate,
+        context: &TemplateContext,
+        scope: &EvaluationScope,
+    ) -> Result<bool, TemplateError> {
+        let value = self.evaluate(&[template], context, scope).await?.remove(0);
+        Ok(truthy(&value))
+    }
+
+    /// The values of `templates`, in order: lookups copied here within the output budget,
+    /// the rest from one sandbox call.
+    async fn evaluate(
+        &self,
+        templates: &[&CompiledTemplate],
+        context: &TemplateContext,
+        scope: &EvaluationScope,
+    ) -> Result<Vec<Value>, TemplateError> {
+        let mut budget = Budget { remaining: self.limits.output_bytes, limit: self.limits.output_bytes };
+        let mut values: Vec<Option<Value>> = Vec::with_capacity(templates.len());
+        for template in templates {
+            values.push(look_up(template, context, &mut budget)?);
         }
-        ValueKind::Seq | ValueKind::Iterable => match value.try_iter() {
-            Ok(items) => Value::Array(items.map(|item| to_json(&item)).collect::<Result<_, _>>()?),
-            Err(_) => Value::String(value.to_string()),
+        let pending: Vec<&CompiledTemplate> =
+            templates.iter().zip(&values).filter(|(_, value)| value.is_none()).map(|(t, _)| *t).collect();
+        if !pending.is_empty() {
+            let mut sandboxed = self.sandboxed(&pending, context, scope, budget.remaining).await?.into_iter();
+            for value in values.iter_mut().filter(|value| value.is_none()) {
+                *value = sandboxed.next();
+            }
+        }
+        Ok(values.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Evaluates `templates` in the sandbox, allowing them `output_bytes` in all.
+    async fn sandboxed(
+        &self,
+        templates: &[&CompiledTemplate],
+        context: &TemplateContext,
+        scope: &EvaluationScope,
+        output_bytes: usize,
+    ) -> Result<Vec<Value>, TemplateError> {
+        let first = templates[0];
+        let references: Vec<&str> =
+            templates.iter().flat_map(|template| template.references.iter().map(String::as_str)).collect();
+        let job = Job {
+            templates: templates
+                .iter()
+                .map(|template| JobTemplate { source: template.source.as_str().into(), mode: template.mode })
+                .collect(),
+            context: context.pruned(&references),
+        };
+        let input = serde_json::to_string(&job).map_err(|e| TemplateError::invalid(&first.path, e.to_string()))?;
+        let sandbox = self
+            .prepared()
+            .await
+            .map_err(|e| TemplateError::limit(&first.path, format!("the template sandbox is unavailable: {e:#}")))?;
+        let limits = Limits {
+            wall_time_ms: scope.wall_time.as_millis().max(1) as u64,
+            memory_bytes: self.limits.memory_bytes,
+            outbound_requests: 0,
+            outbound_bytes: 0,
+            // The outcomes' JSON framing around the values.
+            output_bytes: output_bytes.saturating_add(templates.len() * 16 + 2),
+            input_bytes: input.len(),
+            log_bytes: 4 * 1024,
+        };
+        let call = StepCall {
+            context: StepContext {
+                run_id: scope.run_id.clone(),
+                app_sid: scope.identity.app_sid.clone().unwrap_or_default(),
+                workflow: scope.workflow.clone(),
+                step_id: scope.step.clone(),
+                attempt: 1,
+                idempotency_key: String::new(),
+            },
+            input,
+            identity: scope.identity.clone(),
+            policy: Arc::new(Policy::default()),
+            limits,
+        };
+        let invocation = self.runtime.invoke_step(sandbox, call).await;
+        let name = || match templates {
+            [only] => format!("`{}`", only.source),
+            _ => format!("the templates of step {}", scope.step),
+        };
+        let text = invocation.outcome.map_err(|failure| {
+            let why = match failure {
+                StepFailure::Timeout(limit) => format!("took longer than {} ms", limit.as_millis()),
+                StepFailure::MemoryExceeded { limit } => {
+                    format!("needed more than {} MiB of memory", limit / (1024 * 1024))
+                }
+                StepFailure::OutputTooLarge { .. } => format!("produced more than {output_bytes} bytes"),
+                StepFailure::Trap(_) => format!("stopped: {}", panic_message(&invocation.stderr)),
+                other => other.to_string(),
+            };
+            TemplateError::limit(&first.path, format!("{} {why}", name()))
+        })?;
+        let outcomes: Vec<Outcome> = serde_json::from_str(&text)
+            .map_err(|e| TemplateError::limit(&first.path, format!("the template sandbox answered garbage: {e}")))?;
+        if outcomes.len() != templates.len() {
+            return Err(TemplateError::limit(&first.path, "the template sandbox answered the wrong number of values"));
+        }
+        templates
+            .iter()
+            .zip(outcomes)
+            .map(|(template, outcome)| match outcome {
+                Outcome::Value(value) => Ok(value),
+                Outcome::Error(message) => Err(TemplateError::invalid(&template.path, message)),
+            })
+            .collect()
+    }
+}
+
+/// What a guest's panic said, from its captured stderr.
+fn panic_message(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|line| line.split_once("panicked at ").map(|(_, rest)| rest.to_string()))
+        .map(|at| {
+            let reason = stderr.lines().skip_while(|line| !line.contains("panicked at ")).nth(1).unwrap_or("");
+            format!("evaluation panicked ({}) at {at}", reason.trim())
+        })
+        .unwrap_or_else(|| "evaluation crashed".to_string())
+}
+
+/// The output budget of one evaluation.
+struct Budget {
+    remaining: usize,
+    limit: usize,
+}
+
+impl Budget {
+    /// Charges `value`'s JSON size, walking no further than the budget allows.
+    fn charge(&mut self, value: &Value, template: &CompiledTemplate) -> Result<(), TemplateError> {
+        match json_size_within(value, self.remaining) {
+            Some(size) => {
+                self.remaining -= size;
+                Ok(())
+            }
+            None => Err(TemplateError::limit(
+                &template.path,
+                format!("`{}` produced more than {} bytes", template.source, self.limit),
+            )),
+        }
+    }
+}
+
+/// The size of `value` as JSON (near enough: strings without escapes), or `None` once it
+/// passes `limit`. Visits at most `limit` bytes' worth of the value.
+fn json_size_within(value: &Value, limit: usize) -> Option<usize> {
+    fn walk(value: &Value, total: &mut usize, limit: usize) -> Option<()> {
+        *total += match value {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 20,
+            Value::String(text) => text.len() + 2,
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, total, limit)?;
+                }
+                items.len() + 2
+            }
+            Value::Object(fields) => {
+                for (key, item) in fields {
+                    *total += key.len() + 4;
+                    walk(item, total, limit)?;
+                }
+                2
+            }
+        };
+        (*total <= limit).then_some(())
+    }
+    let mut total = 0;
+    walk(value, &mut total, limit).map(|()| total)
+}
+
+/// A template's value when the host can look it up (within the budget), `None` when the
+/// sandbox must evaluate it (it is not a lookup, or a variable is missing or not text, so
+/// that the sandbox's answer — value or error — is the one the language defines).
+fn look_up(
+    template: &CompiledTemplate,
+    context: &TemplateContext,
+    budget: &mut Budget,
+) -> Result<Option<Value>, TemplateError> {
+    let value = match &template.lookup {
+        None => return Ok(None),
+        Some(Lookup::Value(path)) => match context.lookup(path) {
+            Some(value) => match template.mode {
+                Mode::Condition => Value::Bool(truthy(value)),
+                Mode::Value => {
+                    budget.charge(value, template)?;
+                    return Ok(Some(value.clone()));
+                }
+            },
+            None => return Ok(None),
         },
-        ValueKind::Map => {
-            let mut map = Map::new();
-            if let Some(object) = value.downcast_object_ref::<JsonObject>() {
-                for (key, item) in &object.0 {
-                    map.insert(key.clone(), to_json(item)?);
+        Some(Lookup::Text(pieces)) => {
+            let mut text = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Literal(literal) => text.push_str(literal),
+                    Piece::Variable(path) => match context.lookup(path) {
+                        Some(Value::String(value)) => text.push_str(value),
+                        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => {
+                            text.push_str(&number.to_string())
+                        }
+                        _ => return Ok(None),
+                    },
                 }
-            } else if let Ok(keys) = value.try_iter() {
-                for key in keys {
-                    let item = value.get_item(&key).unwrap_or_default();
-                    let key = key.as_str().map(str::to_string).unwrap_or_else(|| key.to_string());
-                    map.insert(key, to_json(&item)?);
+                if text.len() > budget.remaining {
+                    return Err(TemplateError::limit(
+                        &template.path,
+                        format!("`{}` produced more than {} bytes", template.source, budget.limit),
+                    ));
                 }
             }
-            Value::Object(map)
+            Value::String(text)
         }
-        _ => Value::String(value.to_string()),
-    })
+    };
+    budget.charge(&value, template)?;
+    Ok(Some(value))
 }
 
-fn number_to_json(value: &minijinja::Value) -> Value {
-    if value.is_integer() {
-        if let Ok(integer) = i64::try_from(value.clone()) {
-            return Value::from(integer);
-        }
-        if let Ok(integer) = u64::try_from(value.clone()) {
-            return Value::from(integer);
+/// Truthiness as the template language defines it.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::Number(number) => number.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(text) => !text.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(fields) => !fields.is_empty(),
+    }
+}
+
+/// `value` with its templates replaced by `values`, taken in document order.
+fn assemble(value: &CompiledValue, values: &mut impl Iterator<Item = Value>) -> Value {
+    match value {
+        CompiledValue::Literal(value) => value.clone(),
+        CompiledValue::Template(_) => values.next().unwrap_or_default(),
+        CompiledValue::Array(items) => Value::Array(items.iter().map(|item| assemble(item, values)).collect()),
+        CompiledValue::Object(entries) => {
+            Value::Object(entries.iter().map(|(key, item)| (key.clone(), assemble(item, values))).collect())
         }
     }
-    f64::try_from(value.clone()).ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
-}
-
-/// Resolves every template inside `value` once, compiling on the spot. For repeated use,
-/// compile once with [`TemplateSet::compile_value`] and call [`TemplateSet::resolve`].
-pub fn resolve(value: &Value, context: &Value, path: &str) -> Result<Value, TemplateError> {
-    let mut set = TemplateSet::new();
-    let compiled = set.compile_value(value, path).map_err(|mut errors| errors.remove(0))?;
-    set.resolve(&compiled, &TemplateContext::from_json(context))
-}
-
-/// Evaluates a condition (bare or wrapped in `{{ }}`) once, compiling on the spot.
-pub fn eval_condition(condition: &str, context: &Value, path: &str) -> Result<bool, TemplateError> {
-    let mut set = TemplateSet::new();
-    let compiled = set.compile_condition(condition, path)?;
-    set.eval_condition(&compiled, &TemplateContext::from_json(context))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use bytes::Bytes;
     use serde_json::json;
 
     use super::*;
+    use crate::runtime::{BoxFuture, CredentialError, Gateway, RuntimeConfig};
 
-    fn context() -> TemplateContext {
-        let mut context = TemplateContext::new(
-            &json!({
-                "n": 5, "f": 1.5, "zero": 0, "big": u64::MAX, "negative": -3, "email": "a@b.c",
-                "none": null, "flag": true, "items": [1, 2], "emptyList": [], "emptyObject": {},
-                "obj": { "z": 1, "a": [1, { "b": null }] }
-            }),
-            &json!({ "email": "u@example.com", "name": "U", "userId": "u1" }),
-            &json!({ "slackChannelId": "C123" }),
-            &json!({ "sid": "app_1", "name": "App", "version": 3 }),
-            &json!({ "id": "run_1", "startedAt": "2025-01-01T00:00:00Z" }),
-        );
-        context.insert_step_output("row", &json!({ "updates": { "updatedRange": "Sheet1!A2:B2" } }));
-        context
+    /// No services, no credentials: the sandbox reaches nothing anyway.
+    struct Nowhere;
+
+    impl Gateway for Nowhere {
+        fn internal(
+            &self,
+            _: &str,
+            _: http::Request<Bytes>,
+            _: &Identity,
+        ) -> BoxFuture<'static, Option<http::Response<Bytes>>> {
+            Box::pin(async { None })
+        }
+
+        fn credentials(
+            &self,
+            _: &crate::runtime::policy::Target<'_>,
+            _: &Identity,
+        ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, CredentialError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
     }
 
-    fn eval_at(value: Value, path: &str) -> Result<Value, TemplateError> {
-        let mut set = TemplateSet::new();
-        let compiled = set.compile_value(&value, path).expect("compiles");
-        set.resolve(&compiled, &context())
+    /// A template engine on a real runtime; the compiled sandbox is shared between tests
+    /// through its on-disk artifact.
+    pub(crate) fn engine(limits: TemplateLimits) -> TemplateEngine {
+        let config = RuntimeConfig {
+            compiled_dir: std::env::temp_dir().join("stage-template-tests"),
+            default_limits: Limits::default(),
+            allow_private_egress: false,
+        };
+        TemplateEngine::new(Arc::new(Runtime::new(config, Arc::new(Nowhere)).unwrap()), limits)
     }
 
-    fn eval(value: Value) -> Value {
-        eval_at(value.clone(), "field").unwrap_or_else(|error| panic!("{value}: {error}"))
+    pub(crate) fn scope(wall_time: Duration) -> EvaluationScope {
+        EvaluationScope {
+            identity: Identity { tenant_id: "t".into(), app_sid: Some("app_1".into()), actor_email: None },
+            run_id: "run_1".into(),
+            workflow: "w".into(),
+            step: "s".into(),
+            wall_time,
+        }
     }
 
-    fn condition(text: &str) -> Result<bool, TemplateError> {
-        let mut set = TemplateSet::new();
-        let compiled = set.compile_condition(text, "steps[1].if").expect("compiles");
-        set.eval_condition(&compiled, &context())
+    /// Resolves `value` with a fresh engine on default limits.
+    pub(crate) async fn resolve(value: &CompiledValue, context: &TemplateContext) -> Result<Value, TemplateError> {
+        engine(TemplateLimits::default()).resolve(value, context, &scope(Duration::from_secs(10))).await
     }
 
-    #[test]
-    fn a_lone_expression_keeps_its_json_type() {
-        assert_eq!(eval(json!("{{ input.n }}")), json!(5));
-        assert!(eval(json!("{{ input.n }}")).is_i64());
-        assert_eq!(eval(json!("  {{ input.f }} ")), json!(1.5));
-        assert_eq!(eval(json!("{{- input.n -}}")), json!(5));
-        assert_eq!(eval(json!("{{ input.none }}")), Value::Null);
-        assert_eq!(eval(json!("{{ input.flag }}")), json!(true));
-        assert_eq!(eval(json!("{{ input.negative }}")), json!(-3));
-        assert_eq!(eval(json!("{{ input.big }}")), json!(u64::MAX));
-        assert_eq!(eval(json!("{{ input.n * 2 }}")), json!(10));
-        assert_eq!(eval(json!("{{ input.n / 2 }}")), json!(2.5));
-        assert_eq!(eval(json!("{{ input.items }}")), json!([1, 2]));
-        assert_eq!(eval(json!("{{ [input.n, input.email] }}")), json!([5, "a@b.c"]));
-        assert_eq!(eval(json!("{{ {'k': input.n} }}")), json!({ "k": 5 }));
-        assert_eq!(eval(json!("{{ input.email | upper }}")), json!("A@B.C"));
-        assert_eq!(eval(json!("{{ config.slackChannelId }}")), json!("C123"));
-        assert_eq!(eval(json!("{{ steps.row.updates.updatedRange }}")), json!("Sheet1!A2:B2"));
-        assert_eq!(eval(json!("{{ auth.userId }}")), json!("u1"));
-        assert_eq!(eval(json!("{{ app.version }}")), json!(3));
-        assert_eq!(eval(json!("{{ run.id }}")), json!("run_1"));
+    /// Evaluates a condition with a fresh engine on default limits.
+    pub(crate) async fn condition(
+        template: &CompiledTemplate,
+        context: &TemplateContext,
+    ) -> Result<bool, TemplateError> {
+        engine(TemplateLimits::default()).condition(template, context, &scope(Duration::from_secs(10))).await
     }
 
-    #[test]
-    fn objects_keep_their_key_order() {
-        let object = eval(json!("{{ input.obj }}"));
-        assert_eq!(object, json!({ "z": 1, "a": [1, { "b": null }] }));
-        assert_eq!(serde_json::to_string(&object).unwrap(), r#"{"z":1,"a":[1,{"b":null}]}"#);
-        assert_eq!(eval(json!("{% for key in input.obj %}{{ key }}{% endfor %}")), json!("za"));
-    }
-
-    #[test]
-    fn other_template_strings_render_as_text() {
-        assert_eq!(eval(json!("n={{ input.n }}")), json!("n=5"));
-        assert_eq!(eval(json!("{{ input.n }}{{ input.n }}")), json!("55"));
-        assert_eq!(eval(json!("{% for i in input.items %}{{ i }},{% endfor %}")), json!("1,2,"));
-        assert_eq!(eval(json!("a{# note #}b")), json!("ab"));
-        assert_eq!(eval(json!("line {{ input.n }}\n")), json!("line 5\n"));
-        assert_eq!(eval(json!("<{{ input.email }}>")), json!("<a@b.c>"), "no HTML escaping");
+    fn compile(value: Value) -> CompiledValue {
+        TemplateSet::new().compile_value(&value, "field").expect("compiles")
     }
 
     #[test]
-    fn values_are_walked_and_keys_are_not_templated() {
-        let value = json!({
-            "values": [["{{ input.email }}", "{{ input.n }}"]],
-            "{{ input.n }}": "plain {text}",
-            "nested": { "deep": ["x", "{{ input.flag }}"], "number": 7 }
-        });
+    fn lookups_are_recognised_and_everything_else_is_left_to_the_sandbox() {
+        let lookup = |source: &str| Lookup::parse(source, Mode::Value);
+        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(lookup("{{ input.email }}"), Some(Lookup::Value(path("input.email"))));
+        assert_eq!(lookup(" {{steps.row.updates}} "), Some(Lookup::Value(path("steps.row.updates"))));
         assert_eq!(
-            eval(value),
-            json!({
-                "values": [["a@b.c", 5]],
-                "{{ input.n }}": "plain {text}",
-                "nested": { "deep": ["x", true], "number": 7 }
-            })
+            lookup("Hi {{ auth.name }}, {{ input.n }}!"),
+            Some(Lookup::Text(vec![
+                Piece::Literal("Hi ".into()),
+                Piece::Variable(path("auth.name")),
+                Piece::Literal(", ".into()),
+                Piece::Variable(path("input.n")),
+                Piece::Literal("!".into()),
+            ]))
         );
-        let mut set = TemplateSet::new();
-        let literal = json!({ "a": [1, "two", { "three": null }] });
-        assert!(matches!(set.compile_value(&literal, "x").unwrap(), CompiledValue::Literal(value) if value == literal));
-    }
-
-    #[test]
-    fn undefined_variables_are_errors_naming_the_field_and_variable() {
-        let error = eval_at(
-            json!({ "range": "A1", "values": [["{{ input.email }}", "{{ input.amountCents }}"]] }),
-            "steps[0].sheets.appendValues",
-        )
-        .unwrap_err();
-        assert_eq!(error.path, "steps[0].sheets.appendValues.values[0][1]");
-        assert_eq!(error.message, "undefined variable `input.amountCents` in `{{ input.amountCents }}`");
-
-        for (template, variable) in [
-            ("{{ input.nope.deeper }}", "input.nope"),
-            ("n={{ input.nope }}", "input.nope"),
-            ("{{ [input.n, input.nope] }}", "input.nope"),
-            ("{{ nope }}", "nope"),
-            ("{{ steps.later.output }}", "steps.later"),
-            ("{% for x in input.missing %}{{ x }}{% endfor %}", "input.missing"),
+        for sandboxed in [
+            "{{ input.email | upper }}",
+            "{{ input['email'] }}",
+            "{{ input.items[0] }}",
+            "{{ input.n + 1 }}",
+            "{{- input.n -}}",
+            "a {{- input.n }}",
+            "{% if input.n %}x{% endif %}",
+            "a{# c #}b",
+            "{{ nope.x }}",
+            "{{ range }}",
+            "{{ input.1x }}",
         ] {
-            let error = eval_at(json!(template), "field").unwrap_err();
-            assert_eq!(error.path, "field");
-            assert!(error.message.contains(&format!("`{variable}`")), "{template}: {}", error.message);
+            assert_eq!(lookup(sandboxed), None, "{sandboxed}");
         }
-
-        let error = eval_at(json!("{{ input.items[7] }}"), "field").unwrap_err();
-        assert_eq!(error.message, "`{{ input.items[7] }}` uses an undefined value");
+        assert_eq!(Lookup::parse("input.flag", Mode::Condition), Some(Lookup::Value(path("input.flag"))));
+        assert_eq!(Lookup::parse("input.n > 1", Mode::Condition), None);
     }
 
     #[test]
-    fn defined_tests_and_defaults_work_in_strict_mode() {
-        assert_eq!(eval(json!("{{ input.nope is defined }}")), json!(false));
-        assert_eq!(eval(json!("{{ input.nope | default('fallback') }}")), json!("fallback"));
-        assert_eq!(eval(json!("{{ input.email if input.flag else 'no' }}")), json!("a@b.c"));
+    fn lookups_resolve_in_the_host_within_the_budget() {
+        let context = TemplateContext::from_json(&json!({
+            "input": { "email": "a@b.c", "n": 5, "f": 1.5, "big": "x".repeat(100), "obj": { "z": 1, "a": [1] } },
+        }));
+        let mut budget = Budget { remaining: 1000, limit: 1000 };
+        let value = |source: &str, budget: &mut Budget| {
+            let CompiledValue::Template(template) = compile(json!(source)) else { panic!("{source}") };
+            look_up(&template, &context, budget)
+        };
+        assert_eq!(value("{{ input.email }}", &mut budget), Ok(Some(json!("a@b.c"))));
+        assert_eq!(value("{{ input.obj }}", &mut budget), Ok(Some(json!({ "z": 1, "a": [1] }))));
+        assert_eq!(value("n={{ input.n }};{{ input.email }}", &mut budget), Ok(Some(json!("n=5;a@b.c"))));
+        // Floats, objects and missing variables in text are the sandbox's to render.
+        assert_eq!(value("f={{ input.f }}", &mut budget), Ok(None));
+        assert_eq!(value("{{ input.missing }}", &mut budget), Ok(None));
+        let mut small = Budget { remaining: 50, limit: 50 };
+        let error = value("{{ input.big }}", &mut small).unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::Limit);
+        assert_eq!(error.message, "`{{ input.big }}` produced more than 50 bytes");
     }
 
     #[test]
-    fn other_runtime_errors_name_the_template() {
-        let error = eval_at(json!("{{ input.email + 1 }}"), "field").unwrap_err();
-        assert_eq!(error.path, "field");
-        assert!(error.message.starts_with("`{{ input.email + 1 }}` failed: "), "{}", error.message);
+    fn the_sandbox_gets_only_what_its_templates_read() {
+        let mut context = TemplateContext::from_json(&json!({
+            "input": { "a": 1, "b": 2 }, "auth": { "email": "e" }, "config": { "k": 3 },
+        }));
+        context.insert_step_output("row", &json!({ "x": 1 }));
+        context.insert_step_output("other", &json!({ "y": 2 }));
+        assert_eq!(
+            Value::Object(context.pruned(&["input.a", "steps.row.x", "auth"])),
+            json!({ "input": { "a": 1 }, "steps": { "row": { "x": 1 } }, "auth": { "email": "e" } })
+        );
+        assert_eq!(Value::Object(context.pruned(&["input.a", "input"])), json!({ "input": { "a": 1, "b": 2 } }));
+        assert_eq!(Value::Object(context.pruned(&["input", "input.a"])), json!({ "input": { "a": 1, "b": 2 } }));
     }
 
     #[test]
-    fn conditions_use_truthiness() {
-        for (text, expected) in [
-            ("input.n > 3", true),
-            ("{{ input.n > 30 }}", false),
-            ("  {{ input.flag and input.n == 5 }} ", true),
-            ("input.zero", false),
-            ("input.emptyList", false),
-            ("input.emptyObject", false),
-            ("input.none", false),
-            ("input.email", true),
-            ("input.obj", true),
-            ("input.nope is defined", false),
-            ("steps.row.updates.updatedRange is startingwith('Sheet1')", true),
-        ] {
-            assert_eq!(condition(text).unwrap(), expected, "{text}");
-        }
-        let error = condition("input.nope > 1").unwrap_err();
-        assert_eq!(error.path, "steps[1].if");
-        assert!(error.message.contains("`input.nope`"), "{}", error.message);
-        assert!(condition("input.nope").is_err());
+    fn sizes_are_measured_no_further_than_the_limit() {
+        assert_eq!(json_size_within(&json!("abc"), 100), Some(5));
+        assert_eq!(json_size_within(&json!({ "k": [1, "x"] }), 100), Some(2 + 5 + 20 + 3 + 4));
+        let huge = Value::Array(vec![json!("x"); 1_000_000]);
+        assert_eq!(json_size_within(&huge, 1000), None);
     }
 
     #[test]
@@ -707,83 +831,98 @@ mod tests {
             .unwrap_err();
         let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
         assert_eq!(paths, ["x.a", "x.b[1]", "x.c"]);
-        assert!(
-            errors[0].message.starts_with("`{{ input. }}` does not compile: syntax error"),
-            "{}",
-            errors[0].message
-        );
-        assert!(errors[1].message.contains("does not compile"), "{}", errors[1].message);
         assert_eq!(errors[2].message, "`{{ }}` has no expression");
-        assert!(set.compile_condition("input.n >", "if").is_err());
-        assert!(set.compile_condition("input.n %} {% if true", "if").is_err());
+        assert!(errors.iter().all(|error| error.kind == TemplateErrorKind::Invalid));
     }
 
     #[test]
-    fn references_list_nested_variables_without_locals_or_globals() {
-        let mut set = TemplateSet::new();
-        let template = set
-            .compile_string(
-                "{{ input.a }} {{ steps.row.x.y }} {% for r in input.rows %}{{ r.v }}{{ loop.index }}{% endfor %} \
-                 {{ range(3) | list }}{% set local = config.k %}{{ local }}",
-                "x",
-            )
-            .unwrap();
-        assert!(!template.is_typed());
-        assert_eq!(template.references(), ["config.k", "input.a", "input.rows", "steps.row.x.y"]);
-        let typed = set.compile_condition("{{ auth.email == input['email'] }}", "if").unwrap();
-        assert!(typed.is_typed());
-        assert_eq!(typed.references(), ["auth.email", "input"]);
-    }
-
-    #[test]
-    fn one_off_helpers_take_a_json_context() {
-        let context = json!({
-            "input": { "n": 5 },
-            "config": { "slackChannelId": "C123" },
-            "steps": { "row": { "updates": { "updatedRange": "A1" } } },
-        });
-        let value = json!({ "n": "{{ input.n }}", "c": "{{ config.slackChannelId }}", "r": "{{ steps.row.updates.updatedRange }}" });
-        assert_eq!(resolve(&value, &context, "body").unwrap(), json!({ "n": 5, "c": "C123", "r": "A1" }));
-        assert_eq!(resolve(&json!("{{ auth.email }}"), &context, "body").unwrap_err().path, "body");
-        assert!(eval_condition("input.n == 5", &context, "if").unwrap());
-        assert!(!eval_condition("{{ input.n != 5 }}", &context, "if").unwrap());
-    }
-
-    #[test]
-    fn compiled_templates_are_shareable_across_threads() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<TemplateSet>();
-        assert_send_sync::<CompiledValue>();
-        assert_send_sync::<TemplateContext>();
-
-        let mut set = TemplateSet::new();
-        let compiled = set.compile_value(&json!({ "n": "{{ input.n }}" }), "x").unwrap();
-        let set = Arc::new(set);
-        let handles: Vec<_> = (0..4)
-            .map(|n| {
-                let (set, compiled) = (Arc::clone(&set), compiled.clone());
-                std::thread::spawn(move || {
-                    let context = TemplateContext::from_json(&json!({ "input": { "n": n } }));
-                    set.resolve(&compiled, &context).unwrap()
-                })
+    fn values_are_walked_and_keys_are_not_templated() {
+        let compiled = compile(json!({
+            "values": [["{{ input.email }}", "{{ input.n }}"]],
+            "{{ input.n }}": "plain {text}",
+            "nested": { "deep": ["x", "{{ input.flag }}"], "number": 7 }
+        }));
+        let sources: Vec<&str> = compiled.templates().iter().map(|t| t.source()).collect();
+        assert_eq!(sources, ["{{ input.email }}", "{{ input.n }}", "{{ input.flag }}"]);
+        let mut values = [json!("a@b.c"), json!(5), json!(true)].into_iter();
+        assert_eq!(
+            assemble(&compiled, &mut values),
+            json!({
+                "values": [["a@b.c", 5]],
+                "{{ input.n }}": "plain {text}",
+                "nested": { "deep": ["x", true], "number": 7 }
             })
-            .collect();
-        let results: Vec<Value> = handles.into_iter().map(|handle| handle.join().unwrap()).collect();
-        assert_eq!(results, [json!({ "n": 0 }), json!({ "n": 1 }), json!({ "n": 2 }), json!({ "n": 3 })]);
+        );
+        let literal = json!({ "a": [1, "two", { "three": null }] });
+        assert!(matches!(compile(literal.clone()), CompiledValue::Literal(value) if value == literal));
     }
-}
-
-#[cfg(test)]
-mod fuel_tests {
-    use serde_json::json;
 
     #[test]
-    fn runaway_templates_run_out_of_fuel() {
-        let context = json!({ "input": {} });
-        let runaway = json!("{% for i in range(100000) %}{{ i }}{% endfor %}");
-        let error = super::resolve(&runaway, &context, "steps[0].response.body").unwrap_err();
-        assert!(error.to_string().contains("fuel"), "{error}");
-        let small = json!("{% for i in range(3) %}{{ i }}{% endfor %}");
-        assert_eq!(super::resolve(&small, &context, "x").unwrap(), json!("012"));
+    fn a_guest_panic_is_described_by_its_message() {
+        let stderr = "\nthread '<unnamed>' panicked at library/alloc/src/raw_vec.rs:24:5:\ncapacity overflow\nnote: …";
+        assert_eq!(
+            panic_message(stderr),
+            "evaluation panicked (capacity overflow) at library/alloc/src/raw_vec.rs:24:5:"
+        );
+        assert_eq!(panic_message(""), "evaluation crashed");
+    }
+
+    #[tokio::test]
+    async fn expressions_are_evaluated_in_the_sandbox() {
+        let context = TemplateContext::from_json(&json!({ "input": { "email": "a@b.c", "n": 5, "f": 1.5 } }));
+        let value = compile(json!({
+            "upper": "{{ input.email | upper }}", "sum": "{{ input.n + 1 }}", "plain": "{{ input.email }}",
+            "text": "f={{ input.f }}", "list": "{% for i in range(3) %}{{ i }}{% endfor %}"
+        }));
+        assert_eq!(
+            resolve(&value, &context).await.unwrap(),
+            json!({ "upper": "A@B.C", "sum": 6, "plain": "a@b.c", "text": "f=1.5", "list": "012" })
+        );
+        let error = resolve(&compile(json!({ "x": ["{{ input.nope | upper }}"] })), &context).await.unwrap_err();
+        assert_eq!(
+            error,
+            TemplateError::invalid("field.x[0]", "undefined variable `input.nope` in `{{ input.nope | upper }}`")
+        );
+        let mut set = TemplateSet::new();
+        let holds = set.compile_condition("input.n > 3 and input.email is startingwith('a')", "if").unwrap();
+        assert!(condition(&holds, &context).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn templates_that_pass_a_bound_fail_with_a_limit_error() {
+        let engine = engine(TemplateLimits { memory_bytes: 16 * 1024 * 1024, output_bytes: 64 * 1024 });
+        let context =
+            TemplateContext::from_json(&json!({ "input": { "n": 1_000_000_000u64, "huge": 35184372088832u64 } }));
+        let scope = scope(Duration::from_secs(2));
+        for (template, why) in [
+            ("{{ 'x' * 100000000 }}", "needed more than 16 MiB of memory"),
+            ("{{ 'a' | indent(input.n) }}", "needed more than 16 MiB of memory"),
+            ("{{ input | tojson(indent=1000000000) }}", "needed more than 16 MiB of memory"),
+            ("{{ (('x' * 10000000) ~ ('x' * 10000000)) | length }}", "needed more than 16 MiB of memory"),
+            ("{{ ([1] * 100000000) | sum }}", "took longer than 2000 ms"),
+            ("{{ 'x' * 100000 }}", "produced more than 65536 bytes"),
+        ] {
+            let error = engine.resolve(&compile(json!(template)), &context, &scope).await.unwrap_err();
+            assert_eq!(error.kind, TemplateErrorKind::Limit, "{template}: {error}");
+            assert!(error.message.contains(why), "{template}: {}", error.message);
+        }
+        // Sizes past what the sandbox can even address are refused as arguments.
+        for template in [
+            "{{ 'a' | indent(9223372036854775808) }}",
+            "{{ 'a' | indent(4000000000) }}",
+            "{{ input | tojson(indent=input.huge) }}",
+        ] {
+            assert!(engine.resolve(&compile(json!(template)), &context, &scope).await.is_err(), "{template}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_template_stops_at_the_step_deadline() {
+        let engine = engine(TemplateLimits { memory_bytes: 256 * 1024 * 1024, output_bytes: 1024 });
+        let context = TemplateContext::from_json(&json!({ "input": {} }));
+        let slow = compile(json!("{{ ([3, 1, 2] * 2000000) | sort | join(',') | length }}"));
+        let error = engine.resolve(&slow, &context, &scope(Duration::from_millis(50))).await.unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::Limit, "{error}");
+        assert!(error.message.ends_with("took longer than 50 ms"), "{}", error.message);
     }
 }
