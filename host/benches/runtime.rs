@@ -44,6 +44,8 @@ fn main() {
         compiled_dir: dir.path().to_owned(),
         default_limits: Limits::default(),
         allow_private_egress: false,
+        max_wall_time_ms: 60_000,
+        quotas: stage_host::runtime::Quotas::default(),
     };
     let runtime = Runtime::new(config, Arc::new(NoServices)).unwrap();
     let response = builtins().into_iter().find(|s| s.manifest.kind == "response").unwrap();

@@ -34,6 +34,8 @@ pub struct Config {
     #[command(flatten)]
     pub steps: StepSettings,
     #[command(flatten)]
+    pub quotas: QuotaSettings,
+    #[command(flatten)]
     pub google: GoogleSettings,
     #[command(flatten)]
     pub billing: BillingSettings,
@@ -72,6 +74,29 @@ pub struct StepSettings {
     /// Where compiled components are cached (default: DATA_DIR/compiled).
     #[arg(long, env = "STAGE_COMPILED_DIR")]
     pub compiled_dir: Option<PathBuf>,
+}
+
+/// How tenants share the server: concurrency, queues and the ceilings on what an app may
+/// ask for.
+#[derive(Debug, Clone, Args)]
+pub struct QuotaSettings {
+    /// Workflow runs executing and backend requests being served at once, per tenant;
+    /// more wait in the tenant's queue.
+    #[arg(long, env = "STAGE_TENANT_MAX_CONCURRENCY", default_value_t = 32)]
+    pub tenant_max_concurrency: usize,
+    /// Runs and backend requests that may wait for a slot, per tenant; past it the tenant
+    /// gets 429 with `Retry-After`.
+    #[arg(long, env = "STAGE_TENANT_MAX_QUEUED", default_value_t = 256)]
+    pub tenant_max_queued: usize,
+    /// The most wall time a step (`timeoutMs`), a plugin or a backend (`limits.wallTimeMs`)
+    /// may ask for, in milliseconds; longer values are refused at publish.
+    #[arg(long, env = "STAGE_MAX_TIMEOUT_MS", default_value_t = 60_000)]
+    pub max_timeout_ms: u64,
+    /// The most a workflow run may take from its request to its end, waiting for a slot
+    /// and retries included, in milliseconds; a run still going then fails, whether or not
+    /// its caller is still waiting.
+    #[arg(long, env = "STAGE_MAX_RUN_MS", default_value_t = 300_000)]
+    pub max_run_ms: u64,
 }
 
 /// Where Google API calls of steps go, and the credentials the host uses for them.
@@ -182,6 +207,14 @@ impl Config {
             check_base_url("--inference-base-url", url)?;
         }
         anyhow::ensure!(self.delivery.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
+        anyhow::ensure!(self.quotas.tenant_max_concurrency >= 1, "--tenant-max-concurrency must be at least 1");
+        anyhow::ensure!(self.quotas.max_timeout_ms >= 1, "--max-timeout-ms must be at least 1");
+        anyhow::ensure!(
+            self.steps.step_timeout_ms <= self.quotas.max_timeout_ms,
+            "--step-timeout-ms ({}) must not exceed --max-timeout-ms ({})",
+            self.steps.step_timeout_ms,
+            self.quotas.max_timeout_ms
+        );
         Ok(())
     }
 }

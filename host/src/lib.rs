@@ -80,6 +80,11 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             ..runtime::Limits::default()
         },
         allow_private_egress: config.steps.allow_private_egress,
+        max_wall_time_ms: config.quotas.max_timeout_ms,
+        quotas: runtime::Quotas {
+            per_tenant: config.quotas.tenant_max_concurrency,
+            max_queued: config.quotas.tenant_max_queued,
+        },
     };
     let services = services::ServiceState {
         store: store.clone(),
@@ -103,7 +108,6 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
     );
     let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
     let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
-    let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone()));
     let templates = Arc::new(workflow::template::TemplateEngine::new(
         runtime.clone(),
         workflow::template::TemplateLimits {
@@ -111,8 +115,10 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             output_bytes: config.steps.template_output_bytes,
         },
     ));
+    let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone(), templates.clone()));
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone(), templates });
-    let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
+    let max_run = std::time::Duration::from_millis(config.quotas.max_run_ms);
+    let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor, max_run));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
     let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone()));
     Ok(api::AppState {

@@ -180,6 +180,31 @@ impl Server {
         child.wait().expect("wait")
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// The server process's resident memory (`VmRSS`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS line");
+        kib * 1024
+    }
+
+    /// Creates tenant `id` (with the admin key) and returns a `Bearer` header of its first key.
+    pub async fn new_tenant(&self, id: &str) -> String {
+        let admin = format!("Bearer {}", self.admin_key());
+        let created =
+            self.send(Method::POST, "/api/v1/admin/tenants", Some(serde_json::json!({ "id": id })), Some(&admin)).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        format!("Bearer {}", created.body["data"]["apiKey"]["secret"].as_str().expect("key secret"))
+    }
+
     /// Opens the server's database read-only, to check what was stored.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(

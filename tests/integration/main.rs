@@ -3,6 +3,8 @@
 mod common;
 
 mod apps;
+mod attacks_quotas;
+mod attacks_templates;
 mod auth;
 mod backends;
 mod bad_input;

@@ -54,6 +54,13 @@ async fn put(
             "manifest.allow[{index}] is private, but this server does not allow private egress (--allow-private-egress)"
         )));
     }
+    let ceiling = state.runtime.max_wall_time_ms();
+    if let Some(limits) = manifest.limits.filter(|limits| limits.wall_time_ms > ceiling) {
+        return Err(ApiError::validation(format!(
+            "manifest.limits.wallTimeMs is {} but this server allows at most {ceiling} (--max-timeout-ms)",
+            limits.wall_time_ms
+        )));
+    }
     let wasm = BASE64
         .decode(request.component.trim())
         .map_err(|e| ApiError::validation(format!("component is not valid base64: {e}")))?;

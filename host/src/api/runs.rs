@@ -70,8 +70,14 @@ async fn run(
             ErrorCode::Conflict,
             format!("Idempotency-Key was already used for a different request (run {run_id})"),
         )),
+        Err(RunError::Busy(busy)) => Err(busy_error(&busy)),
         Err(RunError::Store(e)) => Err(e.into()),
     }
+}
+
+/// A tenant at its limit: 429 with `Retry-After`.
+pub(super) fn busy_error(busy: &crate::runtime::Busy) -> ApiError {
+    ApiError::new(ErrorCode::RateLimited, busy.to_string()).with_retry_after(busy.retry_after)
 }
 
 /// The published app `sid` and its tenant, as `caller` may see it: a key of another
@@ -140,6 +146,7 @@ pub(super) async fn prepare_run(
         input,
         auth: caller.auth_json(),
         idempotency_key,
+        within_slot: false,
     };
     Ok((file, request))
 }

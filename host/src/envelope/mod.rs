@@ -85,11 +85,13 @@ pub struct ApiError {
     pub message: String,
     /// Structured extras, e.g. every problem of a failed validation.
     pub details: Option<Value>,
+    /// Sent as `Retry-After` (whole seconds, at least 1): when trying again is worth it.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), details: None }
+        ApiError { code, message: message.into(), details: None, retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::BadRequest, message)
@@ -108,6 +110,10 @@ impl ApiError {
     }
     pub fn with_details(mut self, details: Value) -> ApiError {
         self.details = Some(details);
+        self
+    }
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> ApiError {
+        self.retry_after = Some(wait);
         self
     }
 }
@@ -138,7 +144,12 @@ impl IntoResponse for ApiError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (self.code.status(), Json(json!({ "success": false, "error": error }))).into_response()
+        let mut response = (self.code.status(), Json(json!({ "success": false, "error": error }))).into_response();
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

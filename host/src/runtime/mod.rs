@@ -12,6 +12,7 @@
 //!
 //! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`].
 
+pub mod admission;
 mod backend;
 pub mod cache;
 mod capture;
@@ -32,6 +33,7 @@ use tokio::sync::OnceCell;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use self::admission::{Admission, Busy, Quotas, Slot};
 pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost, RequestBody};
 pub use self::cache::CacheStats;
 pub use self::capture::LogLine;
@@ -64,6 +66,11 @@ pub struct RuntimeConfig {
     pub default_limits: Limits,
     /// Whether destinations marked `private` may reach private addresses.
     pub allow_private_egress: bool,
+    /// The longest wall time any invocation may be given, whatever its step, manifest or
+    /// backend asks for (the operator's ceiling).
+    pub max_wall_time_ms: u64,
+    /// How tenants share the runtime.
+    pub quotas: Quotas,
 }
 
 /// The process's wasm runtime. Cheap to share behind an `Arc`.
@@ -75,6 +82,7 @@ pub struct Runtime {
     step_pres: Prepared<StepPre<Sandbox>>,
     backend_pres: Prepared<BackendPre>,
     gateway: Arc<dyn Gateway>,
+    admission: Admission,
     config: RuntimeConfig,
 }
 
@@ -116,7 +124,7 @@ impl Runtime {
             .pagemap_scan(wasmtime::Enabled::Auto)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
-            .decommit_batch_size(16);
+            .decommit_batch_size(1);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
 
@@ -130,6 +138,8 @@ impl Runtime {
         })?;
 
         let cache = ComponentCache::new(engine.clone(), &config.compiled_dir)?;
+        // A slot runs at most two instances at once (a backend and the step it starts).
+        let admission = Admission::new(config.quotas, MAX_CONCURRENT_INSTANCES as usize / 2);
         let step_linker = step::linker(&engine)?;
         let backend_linker = backend::linker(&engine)?;
         Ok(Runtime {
@@ -140,8 +150,25 @@ impl Runtime {
             step_pres: Mutex::default(),
             backend_pres: Mutex::default(),
             gateway,
+            admission,
             config,
         })
+    }
+
+    /// Slots of work per tenant (runs, backend requests).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// The operator's ceiling on any invocation's wall time.
+    pub fn max_wall_time_ms(&self) -> u64 {
+        self.config.max_wall_time_ms
+    }
+
+    /// `limits` with the wall time held to the operator's ceiling.
+    fn bounded(&self, mut limits: Limits) -> Limits {
+        limits.wall_time_ms = limits.wall_time_ms.min(self.config.max_wall_time_ms);
+        limits
     }
 
     pub fn default_limits(&self) -> Limits {
@@ -188,12 +215,14 @@ impl Runtime {
     }
 
     /// Serves one request with a fresh instance of a prepared backend, under `call.limits`.
-    pub async fn serve_backend(&self, backend: &PreparedBackend, call: BackendCall) -> BackendAnswer {
+    pub async fn serve_backend(&self, backend: &PreparedBackend, mut call: BackendCall) -> BackendAnswer {
+        call.limits = self.bounded(call.limits);
         backend::serve(&self.engine, &backend.pre, self.gateway.clone(), self.config.allow_private_egress, call).await
     }
 
     /// Runs a prepared step once, in its own store, under `call.limits`.
-    pub async fn invoke_step(&self, step: &PreparedStep, call: StepCall) -> Invocation {
+    pub async fn invoke_step(&self, step: &PreparedStep, mut call: StepCall) -> Invocation {
+        call.limits = self.bounded(call.limits);
         step::invoke(&self.engine, &step.pre, self.gateway.clone(), self.config.allow_private_egress, call).await
     }
 
@@ -253,6 +282,8 @@ mod tests {
             compiled_dir: dir.to_owned(),
             default_limits: Limits { wall_time_ms: 500, memory_bytes: 16 * 1024 * 1024, ..Limits::default() },
             allow_private_egress: false,
+            max_wall_time_ms: 60_000,
+            quotas: Quotas::default(),
         };
         Runtime::new(config, Arc::new(EchoGateway)).unwrap()
     }

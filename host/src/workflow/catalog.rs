@@ -69,6 +69,11 @@ impl StepKinds {
         StepKinds { runtime, store, builtins, plugins: Mutex::default() }
     }
 
+    /// The wall time of an invocation unless a step asks for another.
+    pub fn default_wall_time(&self) -> std::time::Duration {
+        self.runtime.default_limits().wall_time()
+    }
+
     pub fn is_builtin(&self, kind: &str) -> bool {
         self.builtins.contains_key(kind)
     }
@@ -82,7 +87,7 @@ impl StepKinds {
                 specs.insert(manifest.kind.clone(), spec_of(&manifest));
             }
         }
-        Ok(Catalog { specs })
+        Ok(Catalog { specs, max_timeout_ms: self.runtime.max_wall_time_ms() })
     }
 
     /// The component, policy and limits of `kind` for `tenant_id`, compiled on first use.
@@ -148,6 +153,8 @@ fn spec_of(manifest: &StepManifest) -> StepSpec {
 /// The step kinds of one tenant, for workflow validation.
 pub struct Catalog {
     specs: HashMap<String, StepSpec>,
+    /// The operator's ceiling on a step's `timeoutMs`.
+    max_timeout_ms: u64,
 }
 
 impl StepCatalog for Catalog {
@@ -159,5 +166,9 @@ impl StepCatalog for Catalog {
         let mut kinds: Vec<&str> = self.specs.keys().map(String::as_str).collect();
         kinds.sort_unstable();
         kinds
+    }
+
+    fn max_timeout_ms(&self) -> u64 {
+        self.max_timeout_ms
     }
 }

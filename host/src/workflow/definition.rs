@@ -13,12 +13,12 @@
 
 use std::fmt;
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::path::{self, did_you_mean, is_identifier, quoted_list};
-use super::template::{CompiledTemplate, CompiledValue, ROOTS, TemplateError, TemplateSet};
+use super::template::{Checks, CompiledTemplate, CompiledValue, Mode, ROOTS, TemplateError, TemplateSet, is_template};
 use super::{StepCatalog, StepSpec};
 pub use crate::runtime::retry::{Jitter, RetryPolicy};
 
@@ -144,14 +144,15 @@ impl WorkflowFile {
     }
 }
 
-/// Parses and validates a workflow file. Either every workflow is valid and its templates
-/// compiled, or every problem found is returned.
-pub fn parse(bytes: &[u8], catalog: &dyn StepCatalog) -> Result<WorkflowFile, Vec<Problem>> {
+/// Parses and validates a workflow file whose templates the sandbox checked (`checks`, from
+/// [`template_sources`]). Either every workflow is valid and its templates compiled, or
+/// every problem found is returned.
+pub fn parse(bytes: &[u8], catalog: &dyn StepCatalog, checks: Checks) -> Result<WorkflowFile, Vec<Problem>> {
     let document: Value = match serde_json::from_slice(bytes) {
         Ok(document) => document,
         Err(error) => return Err(vec![Problem::new("", format!("the file is not valid JSON: {error}"))]),
     };
-    let mut parser = Parser { catalog, templates: TemplateSet::new(), problems: Vec::new() };
+    let mut parser = Parser { catalog, templates: TemplateSet::new(checks), problems: Vec::new() };
     let file = parser.file(&document);
     match file {
         Some((version, config, workflows)) if parser.problems.is_empty() => {
@@ -159,6 +160,36 @@ pub fn parse(bytes: &[u8], catalog: &dyn StepCatalog) -> Result<WorkflowFile, Ve
         }
         _ => Err(parser.problems),
     }
+}
+
+/// Every template a workflow file may hold, each once: the templated strings of its steps
+/// (as values) and its steps' `if`s (as conditions), for the sandbox to check before
+/// [`parse`]. Nothing when the file is not JSON (`parse` says so).
+pub fn template_sources(bytes: &[u8]) -> Vec<(String, Mode)> {
+    fn strings(value: &Value, found: &mut IndexSet<(String, Mode)>) {
+        match value {
+            Value::String(text) if is_template(text) => {
+                found.insert((text.clone(), Mode::Value));
+            }
+            Value::Array(items) => items.iter().for_each(|item| strings(item, found)),
+            Value::Object(fields) => fields.values().for_each(|item| strings(item, found)),
+            _ => {}
+        }
+    }
+    let Ok(document) = serde_json::from_slice::<Value>(bytes) else { return Vec::new() };
+    let mut found = IndexSet::new();
+    let workflows = document.get("workflows").and_then(Value::as_object).into_iter().flat_map(|w| w.values());
+    for step in workflows.filter_map(|w| w.get("steps")?.as_array()).flatten() {
+        for (key, value) in step.as_object().into_iter().flatten() {
+            match (key.as_str(), value) {
+                ("if", Value::String(condition)) => {
+                    found.insert((condition.clone(), Mode::Condition));
+                }
+                _ => strings(value, &mut found),
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 type FileParts = (u64, Map<String, Value>, IndexMap<String, Workflow>);
@@ -324,12 +355,15 @@ impl Parser<'_> {
             }
         };
         let retry = object.get("retry").and_then(|retry| self.retry(retry, &path::key(&at, "retry")));
+        let max_timeout_ms = self.catalog.max_timeout_ms().min(MAX_DURATION_MS);
         let timeout_ms = match object.get("timeoutMs") {
             None => None,
             Some(value) => match value.as_u64() {
-                Some(ms) if (1..=MAX_DURATION_MS).contains(&ms) => Some(ms),
+                Some(ms) if (1..=max_timeout_ms).contains(&ms) => Some(ms),
                 _ => {
-                    let message = format!("must be a whole number of milliseconds from 1 to {MAX_DURATION_MS}");
+                    let message = format!(
+                        "must be a whole number of milliseconds from 1 to {max_timeout_ms} (this server's ceiling)"
+                    );
                     self.problem(path::key(&at, "timeoutMs"), message);
                     None
                 }
@@ -588,13 +622,35 @@ mod tests {
         { "response": { "status": 201, "body": { "updatedRange": "{{ steps.row.updates.updatedRange }}" } } } ] } } }"#;
 
     fn parse_ok(text: &str) -> WorkflowFile {
-        parse(text.as_bytes(), &design_catalog()).unwrap_or_else(|problems| {
+        parse(text.as_bytes(), &design_catalog(), checked(text)).unwrap_or_else(|problems| {
             panic!("unexpected problems:\n{}", problems.iter().map(|p| format!("{p}\n")).collect::<String>())
         })
     }
 
     fn problems(text: &str) -> Vec<Problem> {
-        parse(text.as_bytes(), &design_catalog()).expect_err("the file should be rejected")
+        parse(text.as_bytes(), &design_catalog(), checked(text)).expect_err("the file should be rejected")
+    }
+
+    /// The file's templates checked by the engine the sandbox runs, in process.
+    fn checked(text: &str) -> Checks {
+        crate::workflow::template::tests::check_in_process(template_sources(text.as_bytes()))
+    }
+
+    #[test]
+    fn every_template_of_the_steps_is_found_once() {
+        let text = r#"{ "version": 1, "config": { "c": "{{ not.a.step }}" }, "workflows": { "w": { "steps": [
+            { "if": "input.n > 1", "response": { "body": ["{{ input.a }}", { "x": "{{ input.a }}" }, "plain"] } },
+            { "if": "{{ input.b }}", "retry": { "maxAttempts": 2 }, "pulse.track": { "name": "n={{ input.n }}" } } ] } } }"#;
+        assert_eq!(
+            template_sources(text.as_bytes()),
+            [
+                ("input.n > 1".to_string(), Mode::Condition),
+                ("{{ input.a }}".to_string(), Mode::Value),
+                ("{{ input.b }}".to_string(), Mode::Condition),
+                ("n={{ input.n }}".to_string(), Mode::Value),
+            ]
+        );
+        assert!(template_sources(b"not json").is_empty());
     }
 
     /// Asserts the problems' paths, in order, and that each message contains its needle.
@@ -808,7 +864,7 @@ mod tests {
         catalog.push(open);
         let text = r#"{ "version": 1, "workflows": { "w": { "steps": [
             { "plugin.echo": { "message": "hi", "anything": { "goes": "{{ input.x }}" } } } ] } } }"#;
-        let file = parse(text.as_bytes(), &catalog).unwrap();
+        let file = parse(text.as_bytes(), &catalog, checked(text)).unwrap();
         assert_eq!(file.workflow("w").unwrap().auth, AuthPolicy::Required);
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use tokio::time::timeout_at;
 
 use super::catalog::{ResolvedStep, StepKinds};
 use super::definition::{StepDef, WorkflowFile};
@@ -40,6 +41,8 @@ pub struct RunPlan {
     /// the run id), so a replayed request gives every step the key it had the first time.
     pub caller_key: Option<String>,
     pub started_at: i64,
+    /// When the run must have ended, whatever its steps and retries ask for.
+    pub deadline: tokio::time::Instant,
 }
 
 /// What the caller receives.
@@ -101,7 +104,11 @@ impl Executor {
             let started_at = now_ms();
             let scope = self.evaluation_scope(step, plan, &identity);
             if let Some(condition) = step.compiled_condition() {
-                match self.templates.condition(condition, &context, &scope).await {
+                let Ok(holds) = timeout_at(plan.deadline, self.templates.condition(condition, &context, &scope)).await
+                else {
+                    return deadline_failure(step, plan, started_at, records);
+                };
+                match holds {
                     Ok(true) => {}
                     Ok(false) => {
                         records.push(skipped(step, started_at));
@@ -110,11 +117,15 @@ impl Executor {
                     Err(error) => return template_failure(step, &error, started_at, records),
                 }
             }
-            let input = match self.templates.resolve(step.compiled_input(), &context, &scope).await {
-                Ok(input) => input,
-                Err(error) => return template_failure(step, &error, started_at, records),
+            let resolving = self.templates.resolve(step.compiled_input(), &context, &scope);
+            let input = match timeout_at(plan.deadline, resolving).await {
+                Ok(Ok(input)) => input,
+                Ok(Err(error)) => return template_failure(step, &error, started_at, records),
+                Err(_) => return deadline_failure(step, plan, started_at, records),
             };
-            let attempt = self.run_step(step, &input, plan, &identity).await;
+            let Ok(attempt) = timeout_at(plan.deadline, self.run_step(step, &input, plan, &identity)).await else {
+                return deadline_failure(step, plan, started_at, records);
+            };
             let mut record = attempt.record(step, &input, started_at);
             match attempt.result {
                 Ok(output) => {
@@ -148,6 +159,15 @@ impl Executor {
             body: json!({ "success": true, "data": { "runId": plan.run_id, "outputs": outputs } }),
         });
         RunOutcome { succeeded: true, answer, error: None, steps: records }
+    }
+
+    /// The outcome of a run that could not start (no step ran).
+    pub fn never_started(code: ErrorCode, message: String) -> RunOutcome {
+        let mut answer = Answer::envelope_error(code, message.clone(), Value::Null);
+        if code == ErrorCode::RateLimited {
+            answer.headers.insert("retry-after".into(), json!("1"));
+        }
+        failed(answer, message, Vec::new())
     }
 
     /// Whose templates a step's are, and how long they may take: the step's own time limit.
@@ -418,6 +438,24 @@ fn template_failure(step: &StepDef, error: &TemplateError, started_at: i64, mut 
     failed(answer, message, steps)
 }
 
+/// The run's deadline passed during `step`: the step is recorded as timed out, and the run
+/// fails with it.
+fn deadline_failure(step: &StepDef, plan: &RunPlan, started_at: i64, mut steps: Vec<StepRecord>) -> RunOutcome {
+    let message = format!(
+        "step {} ({}, {}) was stopped: the run reached its deadline, {} ms after it was requested",
+        step.index,
+        step.label(),
+        step.kind,
+        now_ms() - plan.started_at
+    );
+    let mut record = skipped(step, started_at);
+    record.status = "failed".into();
+    record.error = Some(json!({ "class": "timeout", "message": message }));
+    record.finished_at = now_ms();
+    steps.push(record);
+    failed(Answer::envelope_error(ErrorCode::StepTimeout, message.clone(), step_details(step)), message, steps)
+}
+
 fn step_failure(step: &StepDef, failure: &StepFailure, steps: Vec<StepRecord>) -> RunOutcome {
     let code = match failure {
         StepFailure::Timeout(_) => ErrorCode::StepTimeout,
@@ -483,6 +521,7 @@ mod tests {
             auth: json!({}),
             caller_key: None,
             started_at: 0,
+            deadline: tokio::time::Instant::now(),
         };
         // Without a caller's key, keys follow the run id (time-ordered) and the step index.
         assert_eq!(step_idempotency_key(&plan, 0), "stp_run_0abc_0");

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::catalog::{ResolveError, StepKinds};
-use super::definition::{FILE_PATH, Problem, WorkflowFile, parse};
+use super::definition::{FILE_PATH, Problem, WorkflowFile, parse, template_sources};
+use super::template::TemplateEngine;
+use crate::runtime::Identity;
 use crate::store::apps::FileGuard;
 use crate::store::{Store, StoreError, sha256_hex};
 
@@ -31,12 +33,13 @@ type VersionFile = Option<Arc<WorkflowFile>>;
 pub struct Workflows {
     store: Store,
     kinds: Arc<StepKinds>,
+    templates: Arc<TemplateEngine>,
     versions: Mutex<HashMap<(String, i64), VersionFile>>,
 }
 
 impl Workflows {
-    pub fn new(store: Store, kinds: Arc<StepKinds>) -> Workflows {
-        Workflows { store, kinds, versions: Mutex::default() }
+    pub fn new(store: Store, kinds: Arc<StepKinds>, templates: Arc<TemplateEngine>) -> Workflows {
+        Workflows { store, kinds, templates, versions: Mutex::default() }
     }
 
     /// The workflow file of an app version, `None` when the version has none.
@@ -72,8 +75,16 @@ impl Workflows {
         Ok(FileGuard::default().expect(FILE_PATH, hash))
     }
 
+    /// Checks the file's templates in the sandbox, then parses and validates the file.
     async fn parse(&self, tenant_id: &str, bytes: &[u8]) -> Result<WorkflowFile, LoadError> {
         let catalog = self.kinds.catalog(tenant_id).await.map_err(LoadError::Catalog)?;
-        parse(bytes, &catalog).map_err(LoadError::Invalid)
+        let identity = Identity { tenant_id: tenant_id.to_owned(), app_sid: None, actor_email: None };
+        let wall_time = self.kinds.default_wall_time();
+        let checks = self
+            .templates
+            .check(&template_sources(bytes), &identity, wall_time)
+            .await
+            .map_err(|error| LoadError::Invalid(vec![Problem::new("", error.message)]))?;
+        parse(bytes, &catalog, checks).map_err(LoadError::Invalid)
     }
 }

@@ -59,6 +59,11 @@ pub trait StepCatalog {
     fn kinds(&self) -> Vec<&str> {
         Vec::new()
     }
+
+    /// The longest `timeoutMs` a step may ask for (the operator's ceiling).
+    fn max_timeout_ms(&self) -> u64 {
+        definition::MAX_DURATION_MS
+    }
 }
 
 impl StepCatalog for Vec<StepSpec> {

@@ -10,6 +10,8 @@ use tokio::sync::watch;
 
 use super::definition::WorkflowFile;
 use super::executor::{Answer, Executor, RunPlan};
+use crate::envelope::ErrorCode;
+use crate::runtime::Busy;
 use crate::store::runs::{FinishedRun, NewRun, RunStart};
 use crate::store::{Store, StoreError, new_id, now_ms, sha256_hex};
 
@@ -25,6 +27,9 @@ pub struct RunRequest {
     pub input: Value,
     pub auth: Value,
     pub idempotency_key: Option<String>,
+    /// The run executes inside a slot its caller already holds (a backend's `compute`),
+    /// rather than taking one of the tenant's.
+    pub within_slot: bool,
 }
 
 /// What the caller gets now.
@@ -42,6 +47,8 @@ pub enum RunError {
     KeyReused {
         run_id: String,
     },
+    /// The tenant's slots and queue are full.
+    Busy(Busy),
     Store(StoreError),
 }
 
@@ -56,11 +63,13 @@ pub struct Runner {
     store: Store,
     executor: Arc<Executor>,
     in_progress: Arc<Mutex<HashMap<String, watch::Receiver<Option<Answer>>>>>,
+    /// How long a run may take from its request to its end.
+    max_run: Duration,
 }
 
 impl Runner {
-    pub fn new(store: Store, executor: Arc<Executor>) -> Runner {
-        Runner { store, executor, in_progress: Arc::default() }
+    pub fn new(store: Store, executor: Arc<Executor>, max_run: Duration) -> Runner {
+        Runner { store, executor, in_progress: Arc::default(), max_run }
     }
 
     /// The executor runs go through (also for single steps outside a workflow).
@@ -79,6 +88,12 @@ impl Runner {
         request: RunRequest,
         wait: Duration,
     ) -> Result<RunAnswer, RunError> {
+        let deadline = tokio::time::Instant::now() + self.max_run;
+        // A place in the tenant's queue first: a full queue refuses before anything is recorded.
+        let ticket = match request.within_slot {
+            true => None,
+            false => Some(self.executor.runtime.admission().enqueue(&request.tenant_id).map_err(RunError::Busy)?),
+        };
         let request_hash = sha256_hex(json!([request.workflow, request.input]).to_string().as_bytes());
         let run_id = new_id("run_");
         let record = NewRun {
@@ -116,6 +131,7 @@ impl Runner {
             auth: request.auth,
             caller_key: request.idempotency_key,
             started_at: now_ms(),
+            deadline,
         };
         let (done, watcher) = watch::channel(None);
         self.in_progress.lock().expect("runner poisoned").insert(run_id.clone(), watcher.clone());
@@ -124,7 +140,14 @@ impl Runner {
         // The run goes on in its own task, so that a caller who stops waiting (or hangs up)
         // does not stop it.
         tokio::spawn(async move {
-            let outcome = executor.execute(&file, &plan).await;
+            let slot = match ticket {
+                Some(ticket) => ticket.admit(deadline).await.map(Some),
+                None => Ok(None),
+            };
+            let outcome = match slot {
+                Ok(_slot) => executor.execute(&file, &plan).await,
+                Err(busy) => Executor::never_started(ErrorCode::RateLimited, busy.to_string()),
+            };
             let finished = FinishedRun {
                 status: if outcome.succeeded { "succeeded" } else { "failed" },
                 answer: serde_json::to_value(&outcome.answer).unwrap_or(Value::Null),

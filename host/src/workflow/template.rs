@@ -3,13 +3,15 @@
 //! [`stage_templates`]).
 //!
 //! Templates are tenant code, and an anonymous caller of a public workflow chooses their
-//! inputs. So the host only *parses* them, once, when a workflow file is loaded
-//! ([`TemplateSet`] keeps each template's source and the variables it reads, nothing
-//! compiled), and never evaluates one itself: [`TemplateEngine`] hands them to the template
-//! sandbox, a wasm component run like a step — a fresh instance per evaluation, under a
-//! memory limit, the step's wall time and an output budget — so that no filter, function,
-//! operator or argument can exhaust or block the host. A template that passes a bound fails
-//! with a [`TemplateErrorKind::Limit`] error naming it.
+//! inputs. Even compiling one can do unbounded work (minijinja folds constant expressions
+//! such as `'x' * 100000000` at compile time). So the host never compiles or evaluates a
+//! template itself: [`TemplateEngine`] hands them to the template sandbox, a wasm component
+//! run like a step — a fresh instance per call, under a memory limit, a wall time and an
+//! output budget — so that no filter, function, operator or argument can exhaust or block
+//! the host. When a workflow file is loaded, the sandbox checks every template of it once
+//! ([`TemplateEngine::check`]); [`TemplateSet`] then keeps each template's source and the
+//! variables it reads. A template that passes a bound fails with a
+//! [`TemplateErrorKind::Limit`] error naming it.
 //!
 //! The one thing the host does itself is what most templates are: looking a variable up
 //! (`{{ input.email }}`, `"Hello {{ auth.name }}"`). A lookup only copies a value the run
@@ -19,15 +21,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
-use stage_templates::{Checker, Job, JobTemplate, Mode, Outcome};
+use stage_templates::{Action, Checked, Job, JobTemplate, Outcome};
 use tokio::sync::OnceCell;
 
 use super::path;
 use crate::runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext, StepFailure};
 
-pub use stage_templates::{ROOTS, is_template};
+pub use stage_templates::{Mode, ROOTS, is_template};
 
 /// The template sandbox component, built from `guests/templates` by `build.rs`.
 const SANDBOX_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/templates.wasm"));
@@ -63,16 +67,14 @@ impl TemplateError {
     }
 }
 
-/// Parses the templates of a workflow file. Keeps nothing but what each template needs.
-#[derive(Default)]
-pub struct TemplateSet {
-    checker: Checker,
-}
+/// What the sandbox found of each template of a file, by source and mode.
+pub type Checks = HashMap<(String, Mode), Result<Checked, String>>;
 
-impl std::fmt::Debug for TemplateSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateSet").finish_non_exhaustive()
-    }
+/// Compiles the templates of a workflow file from what the sandbox found of them
+/// ([`TemplateEngine::check`]). Keeps nothing but what each template needs.
+#[derive(Debug, Default)]
+pub struct TemplateSet {
+    checks: Checks,
 }
 
 /// One parsed template string or `if` expression, with where it was written.
@@ -141,8 +143,9 @@ impl CompiledValue {
 }
 
 impl TemplateSet {
-    pub fn new() -> TemplateSet {
-        TemplateSet::default()
+    /// A set that compiles the templates in `checks` (any other is reported unchecked).
+    pub fn new(checks: Checks) -> TemplateSet {
+        TemplateSet { checks }
     }
 
     /// Parses every template string inside `value`, whose JSON path is `path`. Reports
@@ -201,7 +204,11 @@ impl TemplateSet {
     }
 
     fn compile(&mut self, source: &str, path: &str, mode: Mode) -> Result<CompiledTemplate, TemplateError> {
-        let checked = self.checker.check(source, mode).map_err(|message| TemplateError::invalid(path, message))?;
+        let checked = match self.checks.get(&(source.to_string(), mode)) {
+            Some(Ok(checked)) => checked.clone(),
+            Some(Err(message)) => return Err(TemplateError::invalid(path, message.clone())),
+            None => return Err(TemplateError::invalid(path, format!("`{source}` was not checked"))),
+        };
         Ok(CompiledTemplate {
             source: source.to_string(),
             path: path.to_string(),
@@ -414,6 +421,49 @@ impl TemplateEngine {
             .await
     }
 
+    /// Checks `templates` (each a source and how it is used) in the sandbox: what each is,
+    /// or why it does not compile. The sandbox gets `wall_time` and room for its answer.
+    pub async fn check(
+        &self,
+        templates: &[(String, Mode)],
+        identity: &Identity,
+        wall_time: Duration,
+    ) -> Result<Checks, TemplateError> {
+        if templates.is_empty() {
+            return Ok(Checks::new());
+        }
+        let job = Job {
+            action: Action::Check,
+            templates: templates
+                .iter()
+                .map(|(source, mode)| JobTemplate { source: source.as_str().into(), mode: *mode })
+                .collect(),
+            context: Value::Null,
+        };
+        let scope = EvaluationScope {
+            identity: identity.clone(),
+            run_id: String::new(),
+            workflow: String::new(),
+            step: "check".into(),
+            wall_time,
+        };
+        let input = serde_json::to_string(&job).map_err(|e| TemplateError::invalid("", e.to_string()))?;
+        // An answer lists each template's references: a few times the sources at most.
+        let output_bytes = input.len().saturating_mul(4).saturating_add(64 * 1024);
+        let name = || format!("checking the file's templates ({})", templates.len());
+        let outcomes = self.call("", input, templates.len(), &scope, (output_bytes, output_bytes), name).await?;
+        Ok(templates
+            .iter()
+            .cloned()
+            .zip(outcomes)
+            .map(|(key, outcome)| match outcome {
+                Outcome::Checked(checked) => (key, Ok(checked)),
+                Outcome::Error(message) => (key, Err(message)),
+                Outcome::Value(_) => (key, Err("the template sandbox answered a value to a check".into())),
+            })
+            .collect())
+    }
+
     /// Resolves a compiled value to JSON.
     pub async fn resolve(
         &self,
@@ -474,6 +524,7 @@ impl TemplateEngine {
         let references: Vec<&str> =
             templates.iter().flat_map(|template| template.references.iter().map(String::as_str)).collect();
         let job = Job {
+            action: Action::Evaluate,
             templates: templates
                 .iter()
                 .map(|template| JobTemplate { source: template.source.as_str().into(), mode: template.mode })
@@ -481,17 +532,48 @@ impl TemplateEngine {
             context: context.pruned(&references),
         };
         let input = serde_json::to_string(&job).map_err(|e| TemplateError::invalid(&first.path, e.to_string()))?;
+        // The outcomes' JSON framing around the values.
+        let room = output_bytes.saturating_add(templates.len() * 16 + 2);
+        let name = || match templates {
+            [only] => format!("`{}`", only.source),
+            _ => format!("the templates of step {}", scope.step),
+        };
+        let outcomes = self.call(&first.path, input, templates.len(), scope, (room, output_bytes), name).await?;
+        templates
+            .iter()
+            .zip(outcomes)
+            .map(|(template, outcome)| match outcome {
+                Outcome::Value(value) => Ok(value),
+                Outcome::Error(message) => Err(TemplateError::invalid(&template.path, message)),
+                Outcome::Checked(_) => {
+                    Err(TemplateError::limit(&template.path, "the template sandbox answered a check"))
+                }
+            })
+            .collect()
+    }
+
+    /// One sandbox call with `input` (a [`Job`] of `count` templates): its outcomes, or why
+    /// it ended early, as an error at `path` about what `name` says. `output` is the room
+    /// the answer gets and the budget an error names (the templates' share of that room).
+    async fn call(
+        &self,
+        path: &str,
+        input: String,
+        count: usize,
+        scope: &EvaluationScope,
+        (output_bytes, budget): (usize, usize),
+        name: impl Fn() -> String,
+    ) -> Result<Vec<Outcome>, TemplateError> {
         let sandbox = self
             .prepared()
             .await
-            .map_err(|e| TemplateError::limit(&first.path, format!("the template sandbox is unavailable: {e:#}")))?;
+            .map_err(|e| TemplateError::limit(path, format!("the template sandbox is unavailable: {e:#}")))?;
         let limits = Limits {
             wall_time_ms: scope.wall_time.as_millis().max(1) as u64,
             memory_bytes: self.limits.memory_bytes,
             outbound_requests: 0,
             outbound_bytes: 0,
-            // The outcomes' JSON framing around the values.
-            output_bytes: output_bytes.saturating_add(templates.len() * 16 + 2),
+            output_bytes,
             input_bytes: input.len(),
             log_bytes: 4 * 1024,
         };
@@ -510,35 +592,24 @@ impl TemplateEngine {
             limits,
         };
         let invocation = self.runtime.invoke_step(sandbox, call).await;
-        let name = || match templates {
-            [only] => format!("`{}`", only.source),
-            _ => format!("the templates of step {}", scope.step),
-        };
         let text = invocation.outcome.map_err(|failure| {
             let why = match failure {
                 StepFailure::Timeout(limit) => format!("took longer than {} ms", limit.as_millis()),
                 StepFailure::MemoryExceeded { limit } => {
                     format!("needed more than {} MiB of memory", limit / (1024 * 1024))
                 }
-                StepFailure::OutputTooLarge { .. } => format!("produced more than {output_bytes} bytes"),
+                StepFailure::OutputTooLarge { .. } => format!("produced more than {budget} bytes"),
                 StepFailure::Trap(_) => format!("stopped: {}", panic_message(&invocation.stderr)),
                 other => other.to_string(),
             };
-            TemplateError::limit(&first.path, format!("{} {why}", name()))
+            TemplateError::limit(path, format!("{} {why}", name()))
         })?;
         let outcomes: Vec<Outcome> = serde_json::from_str(&text)
-            .map_err(|e| TemplateError::limit(&first.path, format!("the template sandbox answered garbage: {e}")))?;
-        if outcomes.len() != templates.len() {
-            return Err(TemplateError::limit(&first.path, "the template sandbox answered the wrong number of values"));
+            .map_err(|e| TemplateError::limit(path, format!("the template sandbox answered garbage: {e}")))?;
+        if outcomes.len() != count {
+            return Err(TemplateError::limit(path, "the template sandbox answered the wrong number of outcomes"));
         }
-        templates
-            .iter()
-            .zip(outcomes)
-            .map(|(template, outcome)| match outcome {
-                Outcome::Value(value) => Ok(value),
-                Outcome::Error(message) => Err(TemplateError::invalid(&template.path, message)),
-            })
-            .collect()
+        Ok(outcomes)
     }
 }
 
@@ -705,6 +776,35 @@ pub(crate) mod tests {
         }
     }
 
+    /// `sources` checked by the engine the sandbox runs, in process (unit tests of what the
+    /// host does with the checks).
+    pub(crate) fn check_in_process(sources: Vec<(String, Mode)>) -> Checks {
+        let checker = stage_templates::Checker::new();
+        sources
+            .into_iter()
+            .map(|(source, mode)| {
+                let checked = checker.check(&source, mode);
+                ((source, mode), checked)
+            })
+            .collect()
+    }
+
+    /// `value`'s templates as compiled from an in-process check.
+    fn compile(value: Value) -> CompiledValue {
+        let mut sources = Vec::new();
+        collect_sources(&value, &mut sources);
+        TemplateSet::new(check_in_process(sources)).compile_value(&value, "field").expect("compiles")
+    }
+
+    fn collect_sources(value: &Value, out: &mut Vec<(String, Mode)>) {
+        match value {
+            Value::String(text) if is_template(text) => out.push((text.clone(), Mode::Value)),
+            Value::Array(items) => items.iter().for_each(|item| collect_sources(item, out)),
+            Value::Object(fields) => fields.values().for_each(|item| collect_sources(item, out)),
+            _ => {}
+        }
+    }
+
     /// A template engine on a real runtime; the compiled sandbox is shared between tests
     /// through its on-disk artifact.
     pub(crate) fn engine(limits: TemplateLimits) -> TemplateEngine {
@@ -712,6 +812,8 @@ pub(crate) mod tests {
             compiled_dir: std::env::temp_dir().join("stage-template-tests"),
             default_limits: Limits::default(),
             allow_private_egress: false,
+            max_wall_time_ms: 60_000,
+            quotas: crate::runtime::Quotas::default(),
         };
         TemplateEngine::new(Arc::new(Runtime::new(config, Arc::new(Nowhere)).unwrap()), limits)
     }
@@ -737,10 +839,6 @@ pub(crate) mod tests {
         context: &TemplateContext,
     ) -> Result<bool, TemplateError> {
         engine(TemplateLimits::default()).condition(template, context, &scope(Duration::from_secs(10))).await
-    }
-
-    fn compile(value: Value) -> CompiledValue {
-        TemplateSet::new().compile_value(&value, "field").expect("compiles")
     }
 
     #[test]
@@ -825,10 +923,11 @@ pub(crate) mod tests {
 
     #[test]
     fn compile_errors_are_reported_for_every_template() {
-        let mut set = TemplateSet::new();
-        let errors = set
-            .compile_value(&json!({ "a": "{{ input. }}", "b": ["ok", "{% if input.n %}open"], "c": "{{ }}" }), "x")
-            .unwrap_err();
+        let value = json!({ "a": "{{ input. }}", "b": ["ok", "{% if input.n %}open"], "c": "{{ }}" });
+        let mut sources = Vec::new();
+        collect_sources(&value, &mut sources);
+        let mut set = TemplateSet::new(check_in_process(sources));
+        let errors = set.compile_value(&value, "x").unwrap_err();
         let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
         assert_eq!(paths, ["x.a", "x.b[1]", "x.c"]);
         assert_eq!(errors[2].message, "`{{ }}` has no expression");
@@ -883,8 +982,9 @@ pub(crate) mod tests {
             error,
             TemplateError::invalid("field.x[0]", "undefined variable `input.nope` in `{{ input.nope | upper }}`")
         );
-        let mut set = TemplateSet::new();
-        let holds = set.compile_condition("input.n > 3 and input.email is startingwith('a')", "if").unwrap();
+        let condition_source = "input.n > 3 and input.email is startingwith('a')";
+        let mut set = TemplateSet::new(check_in_process(vec![(condition_source.into(), Mode::Condition)]));
+        let holds = set.compile_condition(condition_source, "if").unwrap();
         assert!(condition(&holds, &context).await.unwrap());
     }
 
@@ -924,5 +1024,22 @@ pub(crate) mod tests {
         let error = engine.resolve(&slow, &context, &scope(Duration::from_millis(50))).await.unwrap_err();
         assert_eq!(error.kind, TemplateErrorKind::Limit, "{error}");
         assert!(error.message.ends_with("took longer than 50 ms"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_checks_templates_even_those_that_fold_into_huge_constants() {
+        let engine = engine(TemplateLimits { memory_bytes: 16 * 1024 * 1024, output_bytes: 1024 });
+        let identity = scope(Duration::ZERO).identity;
+        let sources =
+            vec![("{{ input.a | upper }}".to_string(), Mode::Value), ("input.n >".to_string(), Mode::Condition)];
+        let checks = engine.check(&sources, &identity, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(checks[&sources[0]], Ok(Checked { typed: true, references: vec!["input.a".into()] }));
+        assert!(checks[&sources[1]].as_ref().unwrap_err().starts_with("`input.n >` does not compile"));
+
+        // minijinja folds constant expressions when it compiles: in the sandbox, bounded.
+        let folded = vec![("{{ ('x' * 100000000) ~ ('x' * 100000000) }}".to_string(), Mode::Value)];
+        let error = engine.check(&folded, &identity, Duration::from_secs(10)).await.unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::Limit);
+        assert_eq!(error.message, "checking the file's templates (1) needed more than 16 MiB of memory");
     }
 }

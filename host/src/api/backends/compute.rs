@@ -30,8 +30,10 @@ impl ComputeHost for AppCompute {
         Box::pin(async move {
             let input: Value = serde_json::from_str(&input)
                 .map_err(|e| failure(ErrorClass::InvalidInput, format!("the workflow input is not JSON: {e}")))?;
-            let (file, request) =
+            let (file, mut request) =
                 prepare_run(&state, tenant_id, &app, name, &caller, input, None).await.map_err(api_failure)?;
+            // The run executes inside the backend request's slot.
+            request.within_slot = true;
             match state.runner.run(file, request, wait).await {
                 Ok(RunAnswer::Finished { run_id, answer, .. }) => Ok(json!({
                     "runId": run_id, "status": answer.status, "headers": answer.headers, "body": answer.body,
@@ -44,6 +46,11 @@ impl ComputeHost for AppCompute {
                 Err(RunError::KeyReused { run_id }) => {
                     Err(failure(ErrorClass::Permanent, format!("the run collided with run {run_id}")))
                 }
+                Err(RunError::Busy(busy)) => Err(StepFailure::Step {
+                    class: ErrorClass::RateLimited,
+                    message: busy.to_string(),
+                    retry_after: Some(busy.retry_after),
+                }),
                 Err(RunError::Store(e)) => Err(failure(ErrorClass::Transient, e.to_string())),
             }
         })

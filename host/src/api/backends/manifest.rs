@@ -35,7 +35,8 @@ pub struct Manifest {
 }
 
 /// Reads a manifest (`None`: the file is absent) over `defaults`; every problem is listed.
-pub fn parse(bytes: Option<&[u8]>, defaults: Limits) -> Result<Manifest, Vec<Problem>> {
+/// `max_wall_time_ms` is the operator's ceiling on `limits.wallTimeMs`.
+pub fn parse(bytes: Option<&[u8]>, defaults: Limits, max_wall_time_ms: u64) -> Result<Manifest, Vec<Problem>> {
     let Some(bytes) = bytes else { return Ok(Manifest { policy: Policy::default(), limits: defaults }) };
     let document: Map<String, Value> = match serde_json::from_slice(bytes) {
         Ok(Value::Object(document)) => document,
@@ -62,7 +63,7 @@ pub fn parse(bytes: Option<&[u8]>, defaults: Limits) -> Result<Manifest, Vec<Pro
     }
     let limits = match document.get("limits") {
         None => defaults,
-        Some(Value::Object(given)) => limits(given, defaults, &mut problems),
+        Some(Value::Object(given)) => limits(given, defaults, max_wall_time_ms, &mut problems),
         Some(_) => {
             problems.push(Problem::new("limits", "must be an object"));
             defaults
@@ -106,7 +107,7 @@ fn destination(url: &str) -> Result<Destination, String> {
 }
 
 /// `given` over `defaults`, each field checked against its bounds.
-fn limits(given: &Map<String, Value>, defaults: Limits, problems: &mut Vec<Problem>) -> Limits {
+fn limits(given: &Map<String, Value>, defaults: Limits, max_wall_time_ms: u64, problems: &mut Vec<Problem>) -> Limits {
     let mut merged = match serde_json::to_value(defaults) {
         Ok(Value::Object(merged)) => merged,
         _ => unreachable!("limits serialize to an object"),
@@ -124,7 +125,8 @@ fn limits(given: &Map<String, Value>, defaults: Limits, problems: &mut Vec<Probl
             problems.push(Problem::new(format!("limits.{field}"), format!("must be {bounds}")));
         }
     };
-    check("wallTimeMs", (1..=MAX_WALL_TIME_MS).contains(&limits.wall_time_ms), format!("1 to {MAX_WALL_TIME_MS}"));
+    let max_wall = max_wall_time_ms.min(MAX_WALL_TIME_MS);
+    check("wallTimeMs", (1..=max_wall).contains(&limits.wall_time_ms), format!("1 to {max_wall}"));
     check(
         "memoryBytes",
         (1024 * 1024..=MAX_MEMORY_BYTES).contains(&limits.memory_bytes),
@@ -147,6 +149,7 @@ mod tests {
                      "https://*.example.org:8443"], "limits": {"wallTimeMs": 500}}"#,
             ),
             Limits::default(),
+            300_000,
         )
         .unwrap();
         let expected: Vec<Destination> = serde_json::from_value(serde_json::json!([
@@ -157,7 +160,7 @@ mod tests {
         .unwrap();
         assert_eq!(manifest.policy.destinations, expected);
         assert_eq!(manifest.limits, Limits { wall_time_ms: 500, ..Limits::default() });
-        assert_eq!(parse(None, Limits::default()).unwrap().policy, Policy::default());
+        assert_eq!(parse(None, Limits::default(), 300_000).unwrap().policy, Policy::default());
     }
 
     #[test]
@@ -165,6 +168,7 @@ mod tests {
         let problems = parse(
             Some(br#"{"allowedOutboundHosts": ["ftp://x", 3, "https://a b"], "limits": {"wallTimeMs": 0}, "x": 1}"#),
             Limits::default(),
+            300_000,
         )
         .unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
@@ -172,9 +176,9 @@ mod tests {
             paths,
             ["x", "allowedOutboundHosts[0]", "allowedOutboundHosts[1]", "allowedOutboundHosts[2]", "limits.wallTimeMs"]
         );
-        let unknown = parse(Some(br#"{"limits": {"cpu": 1}}"#), Limits::default()).unwrap_err();
+        let unknown = parse(Some(br#"{"limits": {"cpu": 1}}"#), Limits::default(), 300_000).unwrap_err();
         assert!(unknown[0].message.contains("cpu"), "{unknown:?}");
-        assert!(parse(Some(b"[]"), Limits::default()).is_err());
-        assert!(parse(Some(b"{"), Limits::default()).is_err());
+        assert!(parse(Some(b"[]"), Limits::default(), 300_000).is_err());
+        assert!(parse(Some(b"{"), Limits::default(), 300_000).is_err());
     }
 }

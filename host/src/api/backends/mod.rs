@@ -124,7 +124,7 @@ impl Backends {
             }
             return Ok(None);
         };
-        let manifest = manifest::parse(manifest.as_deref(), self.defaults)
+        let manifest = manifest::parse(manifest.as_deref(), self.defaults, self.runtime.max_wall_time_ms())
             .map_err(|problems| super::file_problems(manifest::MANIFEST_PATH, &problems))?;
         let hash = sha256_hex(&wasm);
         let prepared = self.runtime.prepare_backend(&hash, wasm.into()).await.map_err(|e| {
@@ -150,6 +150,11 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
             app.version
         ))
     })?;
+
+    // One of the tenant's slots for the whole request (and what it starts through compute).
+    let deadline = tokio::time::Instant::now() + backend.limits.wall_time();
+    let _slot =
+        state.runtime.admission().admit(&tenant_id, deadline).await.map_err(|busy| super::runs::busy_error(&busy))?;
 
     // The body streams into the guest, bounded: past the limit the guest's read fails and
     // the client gets 413 whatever the guest answers.

@@ -1,18 +1,138 @@
-//! Evaluating templates: only inside the template sandbox, which bounds memory, time and
-//! output for every construct. The fuel set here is not one of those bounds (an
+//! The template engine (minijinja), for the template sandbox only: it bounds memory, time
+//! and output for every construct. The fuel set here is not one of those bounds (one
 //! instruction can do unbounded work); it only stops long loops early with a clear message.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectExt, ObjectRepr, ValueKind};
-use minijinja::{Environment, ErrorKind};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use super::{Job, Mode, Outcome, RESULT_VARIABLE, ROOTS, body, describe, environment, references};
+use super::{Action, Checked, Job, Mode, Outcome, ROOTS, lone_expression};
 
 /// Instructions one template evaluation may execute (a loop over 100,000 items is refused).
 const TEMPLATE_FUEL: u64 = 50_000;
+
+/// The template variable an expression template assigns its value to.
+const RESULT_VARIABLE: &str = "__stage_result";
+
+/// Parses templates without evaluating them (but see the crate docs: compiling folds
+/// constants).
+pub struct Checker {
+    env: Environment<'static>,
+}
+
+impl Default for Checker {
+    fn default() -> Checker {
+        Checker::new()
+    }
+}
+
+impl Checker {
+    pub fn new() -> Checker {
+        Checker { env: environment() }
+    }
+
+    /// Parses `source` as used in `mode`, or says why it does not compile (the message
+    /// quotes the source).
+    pub fn check(&self, source: &str, mode: Mode) -> Result<Checked, String> {
+        let (body, typed) = body(&self.env, source, mode)?;
+        let template = self
+            .env
+            .template_from_str(&body)
+            .map_err(|error| format!("`{source}` does not compile: {}", describe(&error, source)))?;
+        Ok(Checked { typed, references: references(&self.env, &template) })
+    }
+}
+
+/// The environment both halves use, so that what compiles at publish is what runs.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    // A value such as "line\n" must keep its newline.
+    env.set_keep_trailing_newline(true);
+    // Error messages are built here from the kind and detail; the debug snapshot of the
+    // template state would only cost time.
+    env.set_debug(false);
+    env
+}
+
+/// The template text minijinja compiles for `source`, and whether its value is typed. A
+/// lone expression is stored as a one-statement template (`{% set result = (expr) %}`) whose
+/// value is read back from the template's final state.
+fn body<'s>(env: &Environment<'static>, source: &'s str, mode: Mode) -> Result<(Cow<'s, str>, bool), String> {
+    let expression = match mode {
+        Mode::Condition => lone_expression(source).unwrap_or(source),
+        Mode::Value => match lone_expression(source) {
+            Some(expression) => expression,
+            None => return Ok((Cow::Borrowed(source), false)),
+        },
+    };
+    if expression.trim().is_empty() {
+        return Err(format!("`{source}` has no expression"));
+    }
+    // Parsing it alone first guarantees that the wrapper holds exactly one expression.
+    if let Err(error) = env.compile_expression(expression) {
+        return Err(format!("`{source}` does not compile: {}", describe(&error, source)));
+    }
+    Ok((Cow::Owned(format!("{{% set {RESULT_VARIABLE} = ({expression}) %}}")), true))
+}
+
+fn references(env: &Environment<'static>, template: &minijinja::Template<'_, '_>) -> Vec<String> {
+    let globals: Vec<&str> = env.globals().map(|(name, _)| name).collect();
+    let mut references: Vec<String> = template
+        .undeclared_variables(true)
+        .into_iter()
+        .filter(|reference| {
+            let root = reference.split('.').next().unwrap_or_default();
+            root != RESULT_VARIABLE && !globals.contains(&root)
+        })
+        .collect();
+    references.sort();
+    references
+}
+
+/// `kind: detail`, plus the line for multi-line sources.
+fn describe(error: &minijinja::Error, source: &str) -> String {
+    let mut text = match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    };
+    if let (true, Some(line)) = (source.contains('\n'), error.line()) {
+        text.push_str(&format!(" (line {line})"));
+    }
+    text
+}
+
+/// Runs a [`Job`]: checks or evaluates each template, in order.
+pub fn run(job: &Job<'_, Value>) -> Vec<Outcome> {
+    match job.action {
+        Action::Check => {
+            let checker = Checker::new();
+            job.templates
+                .iter()
+                .map(|template| match checker.check(&template.source, template.mode) {
+                    Ok(checked) => Outcome::Checked(checked),
+                    Err(message) => Outcome::Error(message),
+                })
+                .collect()
+        }
+        Action::Evaluate => {
+            let evaluator = Evaluator::new();
+            let context = context_value(&job.context);
+            job.templates
+                .iter()
+                .map(|template| match evaluator.evaluate(&template.source, template.mode, &context) {
+                    Ok(value) => Outcome::Value(value),
+                    Err(message) => Outcome::Error(message),
+                })
+                .collect()
+        }
+    }
+}
 
 /// Evaluates templates.
 pub struct Evaluator {
@@ -30,18 +150,6 @@ impl Evaluator {
         let mut env = environment();
         env.set_fuel(Some(TEMPLATE_FUEL));
         Evaluator { env }
-    }
-
-    /// Evaluates every template of `job`, in order.
-    pub fn run(&self, job: &Job<'_, Value>) -> Vec<Outcome> {
-        let context = context_value(&job.context);
-        job.templates
-            .iter()
-            .map(|template| match self.evaluate(&template.source, template.mode, &context) {
-                Ok(value) => Outcome::Value(value),
-                Err(message) => Outcome::Error(message),
-            })
-            .collect()
     }
 
     /// Evaluates one template against `context` (made with [`context_value`]): its JSON
@@ -353,6 +461,7 @@ mod tests {
     #[test]
     fn a_job_evaluates_every_template_in_order() {
         let text = json!({
+            "action": "evaluate",
             "templates": [
                 { "source": "{{ input.n + 1 }}", "mode": "value" },
                 { "source": "{{ input.nope }}", "mode": "value" },
@@ -363,12 +472,64 @@ mod tests {
         .to_string();
         let job: Job<'_, Value> = serde_json::from_str(&text).unwrap();
         assert_eq!(
-            Evaluator::new().run(&job),
+            run(&job),
             [
                 Outcome::Value(json!(2)),
                 Outcome::Error("undefined variable `input.nope` in `{{ input.nope }}`".into()),
                 Outcome::Value(json!(true)),
             ]
         );
+    }
+
+    #[test]
+    fn lone_expressions_are_typed_and_other_strings_are_text() {
+        let checker = Checker::new();
+        assert!(checker.check("{{ input.n }}", Mode::Value).unwrap().typed);
+        assert!(checker.check("  {{- input.n -}} ", Mode::Value).unwrap().typed);
+        assert!(!checker.check("n={{ input.n }}", Mode::Value).unwrap().typed);
+        assert!(!checker.check("{{ input.n }}{{ input.n }}", Mode::Value).unwrap().typed);
+        assert!(checker.check("input.n > 1", Mode::Condition).unwrap().typed);
+    }
+
+    #[test]
+    fn references_list_nested_variables_without_locals_or_globals() {
+        let checker = Checker::new();
+        let template = checker
+            .check(
+                "{{ input.a }} {{ steps.row.x.y }} {% for r in input.rows %}{{ r.v }}{{ loop.index }}{% endfor %} \
+                 {{ range(3) | list }}{% set local = config.k %}{{ local }}",
+                Mode::Value,
+            )
+            .unwrap();
+        assert!(!template.typed);
+        assert_eq!(template.references, ["config.k", "input.a", "input.rows", "steps.row.x.y"]);
+        let typed = checker.check("{{ auth.email == input['email'] }}", Mode::Condition).unwrap();
+        assert!(typed.typed);
+        assert_eq!(typed.references, ["auth.email", "input"]);
+    }
+
+    #[test]
+    fn compile_errors_quote_the_source() {
+        let checker = Checker::new();
+        let error = checker.check("{{ input. }}", Mode::Value).unwrap_err();
+        assert!(error.starts_with("`{{ input. }}` does not compile: syntax error"), "{error}");
+        assert!(checker.check("{% if input.n %}open", Mode::Value).unwrap_err().contains("does not compile"));
+        assert_eq!(checker.check("{{ }}", Mode::Value).unwrap_err(), "`{{ }}` has no expression");
+        assert!(checker.check("input.n >", Mode::Condition).is_err());
+        assert!(checker.check("input.n %} {% if true", Mode::Condition).is_err());
+    }
+
+    #[test]
+    fn a_check_job_answers_what_each_template_is() {
+        let text = json!({
+            "action": "check",
+            "templates": [{ "source": "{{ input.a }}", "mode": "value" }, { "source": "{{ x. }}", "mode": "value" }],
+            "context": null,
+        })
+        .to_string();
+        let job: Job<'_, Value> = serde_json::from_str(&text).unwrap();
+        let outcomes = run(&job);
+        assert_eq!(outcomes[0], Outcome::Checked(Checked { typed: true, references: vec!["input.a".into()] }));
+        assert!(matches!(&outcomes[1], Outcome::Error(message) if message.contains("does not compile")));
     }
 }
