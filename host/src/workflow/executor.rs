@@ -36,8 +36,10 @@ pub struct RunPlan {
     pub input: Value,
     /// `{email, name, userId}` of the verified caller (nulls when anonymous).
     pub auth: Value,
-    /// The caller's `Idempotency-Key`: steps' idempotency keys derive from it (else from
-    /// the run id), so a replayed request gives every step the key it had the first time.
+    /// The caller's `Idempotency-Key` together with the caller it belongs to
+    /// (`runner::CallerKey`): steps' idempotency keys derive from it (else from the run id),
+    /// so a replayed request gives every step the key it had the first time, and two
+    /// callers' runs never share a step key.
     pub caller_key: Option<String>,
     pub started_at: i64,
 }
@@ -110,7 +112,10 @@ impl Executor {
                 Ok(input) => input,
                 Err(e) => return template_failure(step, e.to_string(), records),
             };
-            let attempt = self.run_step(step, &input, plan, &identity).await;
+            let mut attempt = self.run_step(step, &input, plan, &identity).await;
+            if step.kind == RESPONSE_KIND {
+                attempt.result = attempt.result.and_then(|output| super::response::check_output(step, output));
+            }
             let mut record = attempt.record(step, &input, started_at);
             match attempt.result {
                 Ok(output) => {
