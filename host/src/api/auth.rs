@@ -64,10 +64,13 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 .await?
                 .ok_or_else(|| unauthorized("the API key is invalid or revoked"))?
         }
-        None => match local_admin_refusal(parts, state) {
-            None => state.local_admin.clone(),
-            Some(why) => {
-                return Err(unauthorized(&format!("missing credentials: send `Authorization: Bearer <api key>`{why}")));
+        None => match local_admin(parts, state) {
+            Ok(()) => state.local_admin.clone(),
+            Err(why) => {
+                let hint = why.hint();
+                return Err(unauthorized(&format!(
+                    "missing credentials: send `Authorization: Bearer <api key>`{hint}"
+                )));
             }
         },
     };
@@ -129,9 +132,9 @@ impl RunCaller {
 /// The local admin for a credential-less request made on this machine in `--auth local`
 /// mode, else nobody.
 fn local_admin_or_anonymous(parts: &Parts, state: &AppState) -> RunCaller {
-    match local_admin_refusal(parts, state) {
-        None => RunCaller::Key(state.local_admin.clone()),
-        Some(_) => RunCaller::Anonymous,
+    match local_admin(parts, state) {
+        Ok(()) => RunCaller::Key(state.local_admin.clone()),
+        Err(_) => RunCaller::Anonymous,
     }
 }
 
@@ -153,18 +156,40 @@ pub const FORWARDING_HEADERS: [&str; 13] = [
     "x-proxyuser-ip",
 ];
 
-/// `None` when a credential-less request is the local admin; else why not, as a clause of
-/// the 401 message (empty when there is nothing to explain).
-fn local_admin_refusal(parts: &Parts, state: &AppState) -> Option<&'static str> {
+/// Why a credential-less request is not the local admin.
+enum NotLocalAdmin {
+    /// `--auth required`, or a peer that is not loopback.
+    Elsewhere,
+    Forwarded,
+    FromWebPage,
+}
+
+impl NotLocalAdmin {
+    /// What the 401 message adds.
+    fn hint(&self) -> &'static str {
+        match self {
+            NotLocalAdmin::Elsewhere => "",
+            NotLocalAdmin::Forwarded => {
+                " (a request forwarded by a proxy is never the local admin: run the server with `--auth required`)"
+            }
+            NotLocalAdmin::FromWebPage => {
+                " (a request from a web page, with an Origin header or a Sec-Fetch-Site other than none, is never the local admin)"
+            }
+        }
+    }
+}
+
+/// Whether a credential-less request is the local admin.
+fn local_admin(parts: &Parts, state: &AppState) -> Result<(), NotLocalAdmin> {
     let loopback = parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
     if state.config.auth != AuthMode::Local || !loopback {
-        Some("")
+        Err(NotLocalAdmin::Elsewhere)
     } else if is_forwarded(&parts.headers) {
-        Some(" (a request forwarded by a proxy is never the local admin: run the server with `--auth required`)")
+        Err(NotLocalAdmin::Forwarded)
     } else if is_from_web_page(&parts.headers) {
-        Some(" (a request from a web page, with an Origin header, is never the local admin)")
+        Err(NotLocalAdmin::FromWebPage)
     } else {
-        None
+        Ok(())
     }
 }
 
