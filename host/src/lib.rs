@@ -54,6 +54,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
+    let local_mode = config.auth == config::AuthMode::Local;
     let state = app_state(store, config, local_admin)?;
     state.runner.executor().templates.warm().await.context("preparing the template sandbox")?;
     services::communication::dispatcher::spawn(state.services.clone(), delivery_policy(&state.config.delivery));
@@ -62,6 +63,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("listening on http://{address}");
     std::io::stdout().flush()?;
     tracing::info!(%address, "stage is ready");
+    if local_mode {
+        tracing::info!(
+            "--auth local: credential-less requests from this machine act as the admin, except those with an Origin \
+             (web pages) or a proxy's forwarding header; only requests whose Host names loopback (localhost, \
+             127.x.x.x, [::1]) are served. Behind a reverse proxy or for other machines, run with --auth required"
+        );
+    }
 
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

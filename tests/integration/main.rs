@@ -3,6 +3,7 @@
 mod common;
 
 mod apps;
+mod attacks_api;
 mod attacks_quotas;
 mod attacks_templates;
 mod auth;

@@ -1,11 +1,22 @@
 //! Who is calling: API keys (`Authorization: Bearer <key>` or `Convex <key>`), or the local
-//! admin for credential-less loopback requests in `--auth local` mode.
+//! admin for credential-less requests made on this machine in `--auth local` mode.
+//!
+//! "Made on this machine" is more than a loopback peer: a reverse proxy on the same machine
+//! connects from loopback too, and so does a web page the local user visits. A request is
+//! the local admin only from a loopback peer, without a proxy's forwarding header
+//! ([`FORWARDING_HEADERS`]) and without the marks of a web page (`Origin`, or a
+//! `Sec-Fetch-Site` other than `none`); anything else is unauthenticated. And in local
+//! mode the server answers only requests whose `Host` names loopback
+//! ([`loopback_host_only`]), so a page cannot reach it through a rebinding DNS name.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::config::AuthMode;
@@ -53,14 +64,15 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 .await?
                 .ok_or_else(|| unauthorized("the API key is invalid or revoked"))?
         }
-        None => {
-            let loopback =
-                parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
-            if state.config.auth != AuthMode::Local || !loopback {
-                return Err(unauthorized("missing credentials: send `Authorization: Bearer <api key>`"));
+        None => match local_admin(parts, state) {
+            Ok(()) => state.local_admin.clone(),
+            Err(why) => {
+                let hint = why.hint();
+                return Err(unauthorized(&format!(
+                    "missing credentials: send `Authorization: Bearer <api key>`{hint}"
+                )));
             }
-            state.local_admin.clone()
-        }
+        },
     };
     tracing::Span::current().record("tenant", principal.tenant_id.as_str());
     Ok(principal)
@@ -81,6 +93,17 @@ impl RunCaller {
             RunCaller::Key(p) => serde_json::json!({ "email": p.email, "name": p.name, "userId": p.user_id }),
             RunCaller::EndUser(u) => serde_json::json!({ "email": u.email, "name": u.name, "userId": u.user_id }),
             RunCaller::Anonymous => serde_json::json!({ "email": null, "name": null, "userId": null }),
+        }
+    }
+
+    /// Whom an `Idempotency-Key` of this caller belongs to: an API key's user (with its
+    /// tenant; every key of the user shares it, so a rotated key still finds its runs), an
+    /// end user (the token's `sub`), or anonymous.
+    pub fn idempotency_scope(&self) -> String {
+        match self {
+            RunCaller::Key(p) => format!("key:{}:{}", p.tenant_id, p.user_id),
+            RunCaller::EndUser(u) => format!("end-user:{}", u.user_id),
+            RunCaller::Anonymous => "anonymous".to_owned(),
         }
     }
 
@@ -106,15 +129,125 @@ impl RunCaller {
     }
 }
 
-/// The local admin for a credential-less loopback request in `--auth local` mode, else
-/// nobody.
+/// The local admin for a credential-less request made on this machine in `--auth local`
+/// mode, else nobody.
 fn local_admin_or_anonymous(parts: &Parts, state: &AppState) -> RunCaller {
-    let loopback = parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
-    if state.config.auth == AuthMode::Local && loopback {
-        RunCaller::Key(state.local_admin.clone())
-    } else {
-        RunCaller::Anonymous
+    match local_admin(parts, state) {
+        Ok(()) => RunCaller::Key(state.local_admin.clone()),
+        Err(_) => RunCaller::Anonymous,
     }
+}
+
+/// Headers a reverse proxy, load balancer or CDN adds when it forwards a request (with
+/// every `x-forwarded-*`): a request carrying one comes from elsewhere, whatever its peer.
+pub const FORWARDING_HEADERS: [&str; 13] = [
+    "forwarded",
+    "via",
+    "x-real-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-original-host",
+    "x-envoy-external-address",
+    "x-proxyuser-ip",
+];
+
+/// Why a credential-less request is not the local admin.
+enum NotLocalAdmin {
+    /// `--auth required`, or a peer that is not loopback.
+    Elsewhere,
+    Forwarded,
+    FromWebPage,
+}
+
+impl NotLocalAdmin {
+    /// What the 401 message adds.
+    fn hint(&self) -> &'static str {
+        match self {
+            NotLocalAdmin::Elsewhere => "",
+            NotLocalAdmin::Forwarded => {
+                " (a request forwarded by a proxy is never the local admin: run the server with `--auth required`)"
+            }
+            NotLocalAdmin::FromWebPage => {
+                " (a request from a web page, with an Origin header or a Sec-Fetch-Site other than none, is never the local admin)"
+            }
+        }
+    }
+}
+
+/// Whether a credential-less request is the local admin.
+fn local_admin(parts: &Parts, state: &AppState) -> Result<(), NotLocalAdmin> {
+    let loopback = parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|peer| peer.0.ip().is_loopback());
+    if state.config.auth != AuthMode::Local || !loopback {
+        Err(NotLocalAdmin::Elsewhere)
+    } else if is_forwarded(&parts.headers) {
+        Err(NotLocalAdmin::Forwarded)
+    } else if is_from_web_page(&parts.headers) {
+        Err(NotLocalAdmin::FromWebPage)
+    } else {
+        Ok(())
+    }
+}
+
+fn is_forwarded(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str();
+        FORWARDING_HEADERS.contains(&name) || name.starts_with("x-forwarded-")
+    })
+}
+
+/// Browsers send `Origin` with every request a page makes but simple GETs, and
+/// `Sec-Fetch-Site: none` only when the user made the request (address bar, bookmark).
+fn is_from_web_page(headers: &HeaderMap) -> bool {
+    headers.contains_key(ORIGIN) || headers.get("sec-fetch-site").is_some_and(|site| site != "none")
+}
+
+/// In `--auth local` mode, refuses (403) every request whose `Host` (and request-target
+/// authority, if any) does not name loopback: a web page that rebinds its own DNS name to
+/// 127.0.0.1 sends its own name, and must not reach the local admin.
+pub async fn loopback_host_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.config.auth != AuthMode::Local || addressed_to_loopback(request.headers(), request.uri()) {
+        return next.run(request).await;
+    }
+    let host = request.headers().get(HOST).map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+    let named = host.map_or_else(|| "no Host".to_owned(), |host| format!("Host {host:?}"));
+    ApiError::new(
+        ErrorCode::Forbidden,
+        format!(
+            "this server runs with `--auth local` and answers only requests addressed to a loopback name \
+             (localhost, *.localhost, 127.x.x.x, [::1]); this one has {named}. To serve other names (behind a \
+             reverse proxy, or to other machines), run it with `--auth required` and send API keys"
+        ),
+    )
+    .into_response()
+}
+
+/// Whether every `Host` and the request target's authority (if any) name loopback, and
+/// there is at least one of them.
+fn addressed_to_loopback(headers: &HeaderMap, uri: &Uri) -> bool {
+    let hosts: Vec<&[u8]> = headers
+        .get_all(HOST)
+        .iter()
+        .map(|h| h.as_bytes())
+        .chain(uri.authority().map(|a| a.as_str().as_bytes()))
+        .collect();
+    !hosts.is_empty() && hosts.into_iter().all(names_loopback)
+}
+
+/// `localhost`, `*.localhost`, `127.x.x.x` or `[::1]`, with any port.
+fn names_loopback(host: &[u8]) -> bool {
+    let Ok(authority) = http::uri::Authority::try_from(host) else { return false };
+    let name = authority.host().to_ascii_lowercase();
+    let name = name.strip_suffix('.').unwrap_or(&name);
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    let address = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+    address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 impl FromRequestParts<AppState> for RunCaller {
@@ -207,7 +340,37 @@ fn presented_key(header: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::presented_key;
+    use super::{names_loopback, presented_key};
+
+    #[test]
+    fn loopback_names() {
+        for host in [
+            "localhost",
+            "LOCALHOST:3000",
+            "app.localhost",
+            "localhost.",
+            "127.0.0.1",
+            "127.9.8.7:80",
+            "[::1]",
+            "[::1]:3000",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert!(names_loopback(host.as_bytes()), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "10.0.0.1",
+            "[::2]",
+            "0.0.0.0",
+            "",
+            "user@evil.example",
+            "evil.example:80",
+        ] {
+            assert!(!names_loopback(host.as_bytes()), "{host}");
+        }
+    }
 
     #[test]
     fn accepts_bearer_and_convex_schemes() {

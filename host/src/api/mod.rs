@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::Extension(BodyLimit(state.config.limits.max_request_bytes)))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::loopback_host_only))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("internal error: the request handler crashed").into_response()
         }))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::auth::{Caller, RunCaller};
+use crate::envelope::app_headers;
 use crate::envelope::extract::{JsonBody, PathParams, Query};
 use crate::envelope::{ApiError, ApiResult, ErrorCode, ok};
 use crate::store::apps::App;
@@ -22,7 +23,7 @@ use crate::workflow::AuthPolicy;
 use crate::workflow::WorkflowFile;
 use crate::workflow::executor::{Answer, bounded_wait};
 use crate::workflow::loader::LoadError;
-use crate::workflow::runner::{RunAnswer, RunError, RunRequest};
+use crate::workflow::runner::{CallerKey, RunAnswer, RunError, RunRequest};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -61,7 +62,7 @@ async fn run(
     let idempotency_key = idempotency_key(&headers)?;
     let (file, request) = prepare_run(&state, tenant_id, &app, name, &caller, input, idempotency_key).await?;
     match state.runner.run(file.clone(), request, bounded_wait(query.wait)).await {
-        Ok(RunAnswer::Finished { run_id, answer, replayed }) => Ok(answer_response(&run_id, answer, replayed)),
+        Ok(RunAnswer::Finished { run_id, answer, replayed }) => answer_response(&sid, &run_id, answer, replayed),
         Ok(RunAnswer::Pending { run_id }) => {
             let body = json!({ "success": true, "data": { "runId": run_id, "status": "running" } });
             Ok((StatusCode::ACCEPTED, [("x-stage-run-id", run_id)], Json(body)).into_response())
@@ -145,7 +146,7 @@ pub(super) async fn prepare_run(
         workflow: name,
         input,
         auth: caller.auth_json(),
-        idempotency_key,
+        idempotency_key: idempotency_key.map(|key| CallerKey { caller: caller.idempotency_scope(), key }),
         within_slot: false,
     };
     Ok((file, request))
@@ -169,25 +170,31 @@ pub(super) fn load_error(error: LoadError) -> ApiError {
 }
 
 /// A run's answer as HTTP: its status and headers, the body as JSON (or as text when a
-/// `response` step set a non-JSON content type and a string body).
-fn answer_response(run_id: &str, answer: Answer, replayed: bool) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+/// `response` step set a non-JSON content type and a string body). The host frames it and
+/// scopes its cookies to the app ([`app_headers::sanitize`]); an answer that is not valid
+/// HTTP (the executor refuses those, so only an old record could hold one) is refused.
+fn answer_response(sid: &str, run_id: &str, answer: Answer, replayed: bool) -> Result<Response, ApiError> {
+    let unsendable = |why: String| {
+        ApiError::new(ErrorCode::StepFailed, format!("the answer of run {run_id} cannot be sent as HTTP: {why}"))
+    };
+    let status = app_headers::final_status(answer.status)
+        .ok_or_else(|| unsendable(format!("{} is not a final HTTP status", answer.status)))?;
     let mut headers = HeaderMap::new();
     for (name, value) in &answer.headers {
         let value = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value)) {
-            headers.insert(name, value);
-        }
+        let (name, value) = app_headers::check(name, &value).map_err(|invalid| unsendable(invalid.to_string()))?;
+        headers.insert(name, value);
     }
+    app_headers::sanitize(&mut headers, sid);
     headers.insert("x-stage-run-id", HeaderValue::try_from(run_id).expect("run ids are ASCII"));
     if replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     let text_type = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| !t.contains("json"));
-    match answer.body {
+    Ok(match answer.body {
         Value::String(text) if text_type => (status, headers, text).into_response(),
         body => (status, headers, Json(body)).into_response(),
-    }
+    })
 }
 
 async fn get_run(

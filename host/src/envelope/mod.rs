@@ -2,8 +2,10 @@
 //! `{"success":true,"data":…}` or `{"success":false,"error":{"code","message","details"?}}`.
 //!
 //! Shared by the API routers and the embedded services, with the request extractors in
-//! [`extract`] whose failures answer in the same envelope.
+//! [`extract`] whose failures answer in the same envelope, and the rules for headers of
+//! responses made by tenant code in [`app_headers`].
 
+pub mod app_headers;
 pub mod extract;
 
 use axum::Json;

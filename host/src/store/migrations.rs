@@ -336,6 +336,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inference_calls_by_app ON inference_calls (tenant_id, app_sid, created_at);
     "#,
+    // 8: a run's Idempotency-Key belongs to its caller (an API key's user, an end user, or
+    // anonymous): the caller is stored with it and the unique index includes it. Keys
+    // recorded before have no caller, so they are never replayed again.
+    r#"
+    ALTER TABLE runs ADD COLUMN idempotency_scope TEXT;
+    DROP INDEX runs_by_idempotency_key;
+    CREATE UNIQUE INDEX runs_by_caller_idempotency_key
+        ON runs (tenant_id, app_sid, workflow, idempotency_scope, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

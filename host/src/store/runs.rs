@@ -1,5 +1,5 @@
 //! Run records: one row per workflow run and one per step, and `Idempotency-Key`
-//! reservations (a unique key per app, workflow and key).
+//! reservations (a unique key per app, workflow, caller and key).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -76,6 +76,8 @@ pub struct NewRun {
     pub input: Value,
     pub auth: Value,
     pub idempotency_key: Option<String>,
+    /// Who the idempotency key belongs to: the same key of another caller is another run.
+    pub idempotency_scope: Option<String>,
     /// Identifies the request body, so that a key reused for another request is caught.
     pub request_hash: String,
 }
@@ -99,15 +101,16 @@ pub struct FinishedRun {
 
 impl Store {
     /// Records a run as running (unless it is already recorded), or finds the run its
-    /// idempotency key already names.
+    /// caller's idempotency key already names.
     pub async fn start_run(&self, run: NewRun) -> StoreResult<RunStart> {
         self.write(move |c| {
-            if let Some(key) = &run.idempotency_key {
+            if let (Some(key), Some(scope)) = (&run.idempotency_key, &run.idempotency_scope) {
                 let existing = c
                     .prepare_cached(&format!(
-                        "{RUN_SELECT} WHERE app_sid = ?1 AND workflow = ?2 AND idempotency_key = ?3"
+                        "{RUN_SELECT} WHERE tenant_id = ?1 AND app_sid = ?2 AND workflow = ?3
+                                       AND idempotency_scope = ?4 AND idempotency_key = ?5"
                     ))?
-                    .query_row(params![run.app_sid, run.workflow, key], run_from_row)
+                    .query_row(params![run.tenant_id, run.app_sid, run.workflow, scope, key], run_from_row)
                     .optional()?;
                 if let Some(existing) = existing {
                     return Ok(RunStart::Existing(Box::new(existing)));
@@ -115,8 +118,8 @@ impl Store {
             }
             c.prepare_cached(
                 "INSERT OR IGNORE INTO runs (id, tenant_id, app_sid, app_version, workflow, status, input, auth,
-                                             idempotency_key, request_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
+                                             idempotency_key, idempotency_scope, request_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 run.id,
@@ -127,6 +130,7 @@ impl Store {
                 run.input.to_string(),
                 run.auth.to_string(),
                 run.idempotency_key,
+                run.idempotency_scope,
                 run.request_hash,
                 now_ms()
             ])?;
@@ -148,8 +152,8 @@ impl Store {
             let run_id = run.id;
             c.prepare_cached(
                 "INSERT INTO runs (id, tenant_id, app_sid, app_version, workflow, status, input, auth, answer, error,
-                                   idempotency_key, request_hash, created_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                   idempotency_key, idempotency_scope, request_hash, created_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, answer = excluded.answer,
                      error = excluded.error, finished_at = excluded.finished_at",
             )?
@@ -165,6 +169,7 @@ impl Store {
                 answer,
                 error,
                 run.idempotency_key,
+                run.idempotency_scope,
                 run.request_hash,
                 started_at,
                 now
@@ -229,20 +234,39 @@ impl Store {
         .await
     }
 
-    /// Marks runs left `running` by a previous process as failed; returns how many.
+    /// Settles runs left `running` by a previous process: failed, with an error answer that
+    /// says so (what their `Idempotency-Key` replays from now on); returns how many.
     pub async fn fail_interrupted_runs(&self) -> StoreResult<usize> {
         self.write(|c| {
-            let error = serde_json::json!({
-                "code": "INTERNAL",
-                "message": "the server stopped while this run was in progress",
-            });
-            Ok(c.execute(
-                "UPDATE runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status = 'running'",
-                params![error.to_string(), now_ms()],
-            )?)
+            let interrupted: Vec<String> = c
+                .prepare("SELECT id FROM runs WHERE status = 'running'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut settle = c.prepare(
+                "UPDATE runs SET status = 'failed', error = ?2, answer = ?3, finished_at = ?4 WHERE id = ?1",
+            )?;
+            for run_id in &interrupted {
+                let (error, answer) = interrupted_answer(run_id);
+                settle.execute(params![run_id, error.to_string(), answer.to_string(), now_ms()])?;
+            }
+            Ok(interrupted.len())
         })
         .await
     }
+}
+
+/// The error and the answer (`{status, headers, body}`) of a run the server stopped during.
+fn interrupted_answer(run_id: &str) -> (Value, Value) {
+    let message = format!(
+        "the server stopped while run {run_id} was in progress; steps it had started may have taken effect \
+         (see GET /api/v1/runs/{run_id}). Retrying with the same Idempotency-Key answers this again"
+    );
+    let error = serde_json::json!({ "code": "INTERNAL", "message": message });
+    let body = serde_json::json!({
+        "success": false,
+        "error": { "code": "INTERNAL", "message": message, "details": { "runId": run_id } },
+    });
+    (error, serde_json::json!({ "status": 500, "headers": {}, "body": body }))
 }
 
 /// A step record with its JSON columns written out.

@@ -384,6 +384,9 @@ impl Parser<'_> {
         if let Some(spec) = self.catalog.spec(&kind) {
             self.check_input(spec, &input, &kind_at);
         }
+        if kind == super::executor::RESPONSE_KIND {
+            self.problems.extend(super::response::literal_problems(&input, &kind_at));
+        }
         let compiled_input = match self.templates.compile_value(&input, &path::kind(&relative, &kind)) {
             Ok(compiled) => {
                 for template in compiled.templates() {

@@ -37,8 +37,10 @@ pub struct RunPlan {
     pub input: Value,
     /// `{email, name, userId}` of the verified caller (nulls when anonymous).
     pub auth: Value,
-    /// The caller's `Idempotency-Key`: steps' idempotency keys derive from it (else from
-    /// the run id), so a replayed request gives every step the key it had the first time.
+    /// The caller's `Idempotency-Key` together with the caller it belongs to
+    /// (`runner::CallerKey`): steps' idempotency keys derive from it (else from the run id),
+    /// so a replayed request gives every step the key it had the first time, and two
+    /// callers' runs never share a step key.
     pub caller_key: Option<String>,
     pub started_at: i64,
     /// When the run must have ended, whatever its steps and retries ask for.
@@ -123,9 +125,12 @@ impl Executor {
                 Ok(Err(error)) => return template_failure(step, &error, started_at, records),
                 Err(_) => return deadline_failure(step, plan, started_at, records),
             };
-            let Ok(attempt) = timeout_at(plan.deadline, self.run_step(step, &input, plan, &identity)).await else {
+            let Ok(mut attempt) = timeout_at(plan.deadline, self.run_step(step, &input, plan, &identity)).await else {
                 return deadline_failure(step, plan, started_at, records);
             };
+            if step.kind == RESPONSE_KIND {
+                attempt.result = attempt.result.and_then(|output| super::response::check_output(step, output));
+            }
             let mut record = attempt.record(step, &input, started_at);
             match attempt.result {
                 Ok(output) => {

@@ -1,15 +1,19 @@
 //! Starting runs: the run record, `Idempotency-Key` replays, the bounded synchronous wait
 //! and the background execution that outlives it.
+//!
+//! An `Idempotency-Key` belongs to its caller ([`CallerKey`]): the same key sent by another
+//! caller starts another run, and the steps' idempotency keys derive from both. A run that
+//! crashes is settled as failed, so its key never answers "running" forever.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use super::definition::WorkflowFile;
-use super::executor::{Answer, Executor, RunPlan};
+use super::executor::{Answer, Executor, RunOutcome, RunPlan};
 use crate::envelope::ErrorCode;
 use crate::runtime::Busy;
 use crate::store::runs::{FinishedRun, NewRun, RunStart};
@@ -26,10 +30,25 @@ pub struct RunRequest {
     pub workflow: String,
     pub input: Value,
     pub auth: Value,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<CallerKey>,
     /// The run executes inside a slot its caller already holds (a backend's `compute`),
     /// rather than taking one of the tenant's.
     pub within_slot: bool,
+}
+
+/// A caller's `Idempotency-Key` with the caller it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerKey {
+    /// Who sent the key: an API key's user (with its tenant), an end user, or anonymous.
+    pub caller: String,
+    pub key: String,
+}
+
+impl CallerKey {
+    /// What the steps' idempotency keys derive from: the key and its caller, unambiguously.
+    fn step_material(&self) -> String {
+        json!([self.caller, self.key]).to_string()
+    }
 }
 
 /// What the caller gets now.
@@ -104,7 +123,8 @@ impl Runner {
             workflow: request.workflow.clone(),
             input: request.input.clone(),
             auth: request.auth.clone(),
-            idempotency_key: request.idempotency_key.clone(),
+            idempotency_key: request.idempotency_key.as_ref().map(|k| k.key.clone()),
+            idempotency_scope: request.idempotency_key.as_ref().map(|k| k.caller.clone()),
             request_hash: request_hash.clone(),
         };
         if record.idempotency_key.is_some()
@@ -129,7 +149,7 @@ impl Runner {
             workflow: request.workflow,
             input: request.input,
             auth: request.auth,
-            caller_key: request.idempotency_key,
+            caller_key: request.idempotency_key.as_ref().map(CallerKey::step_material),
             started_at: now_ms(),
             deadline,
         };
@@ -145,7 +165,15 @@ impl Runner {
                 None => Ok(None),
             };
             let outcome = match slot {
-                Ok(_slot) => executor.execute(&file, &plan).await,
+                Ok(_slot) => {
+                    // Executed in a task of its own, so that a panic in it is caught here and
+                    // the run is still settled and its waiters answered.
+                    let execution = {
+                        let plan = plan.clone();
+                        tokio::spawn(async move { executor.execute(&file, &plan).await })
+                    };
+                    execution.await.unwrap_or_else(|crash| crashed(&plan.run_id, &crash))
+                }
                 Err(busy) => Executor::never_started(ErrorCode::RateLimited, busy.to_string()),
             };
             let finished = FinishedRun {
@@ -176,6 +204,23 @@ impl Runner {
             Some(watcher) => wait_on(watcher, run_id, wait, replayed).await,
             None => RunAnswer::Pending { run_id: run_id.to_owned() },
         }
+    }
+}
+
+/// How a run whose execution panicked ended: failed, with an error answer that says so.
+fn crashed(run_id: &str, crash: &tokio::task::JoinError) -> RunOutcome {
+    tracing::error!(run = %run_id, error = %crash, "a run crashed");
+    let code = ErrorCode::Internal;
+    let message = format!(
+        "run {run_id} stopped on an internal error (the server logged it); steps it had started may have taken \
+         effect (see GET /api/v1/runs/{run_id})"
+    );
+    let body = json!({ "success": false, "error": { "code": code.as_str(), "message": message, "details": { "runId": run_id } } });
+    RunOutcome {
+        succeeded: false,
+        answer: Answer { status: code.status().as_u16(), headers: Map::new(), body },
+        error: Some(json!({ "code": code.as_str(), "message": message })),
+        steps: Vec::new(),
     }
 }
 

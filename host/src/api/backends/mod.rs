@@ -7,7 +7,8 @@
 //! headers are dropped, and so is every client-sent `x-stage-*` header: the host sets
 //! `x-stage-app-sid` and `x-stage-user-email|name|id` from the verified caller. A Stage
 //! credential (API key or end-user token) is consumed here and never reaches the guest;
-//! any other `Authorization` passes through for the backend's own use.
+//! any other `Authorization` passes through for the backend's own use. The response is
+//! framed by the host and its cookies are scoped to the app ([`app_headers::sanitize`]).
 //!
 //! Publishing validates and precompiles the backend, so a broken component fails publish
 //! (422) and the first request does not compile.
@@ -33,6 +34,7 @@ use self::compute::AppCompute;
 use super::AppState;
 use super::auth::RunCaller;
 use super::runs::find_app_for;
+use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
 use crate::runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
 use crate::store::apps::FileGuard;
@@ -42,18 +44,6 @@ use crate::store::{Store, sha256_hex};
 pub const WASM_PATH: &str = "/app/backend.wasm";
 /// Request and response bodies a backend accepts unless its manifest says otherwise.
 const DEFAULT_BODY_BYTES: usize = 8 * 1024 * 1024;
-/// Headers that describe one connection, not the request (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 /// Prefix of the headers only the host may set.
 const HOST_HEADER_PREFIX: &str = "x-stage-";
 
@@ -223,7 +213,7 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
         tracing::info!(app = %sid, stdout = %answer.stdout, stderr = %answer.stderr, "backend output");
     }
     match answer.outcome {
-        Ok(response) => Ok(client_response(response)),
+        Ok(response) => client_response(response, &sid, &request_id),
         Err(failure) => {
             tracing::warn!(app = %sid, error = %failure, "backend request failed");
             Err(failure_error(&failure, &request_id))
@@ -258,18 +248,12 @@ fn guest_uri(headers: &HeaderMap, rest: &str, query: Option<&str>) -> Result<Uri
 /// The client's headers minus hop-by-hop ones (also those the `Connection` header names),
 /// client-set `x-stage-*` ones, and the Stage credential when the host consumed it.
 fn forwarded_headers(headers: &HeaderMap, consumed_authorization: bool) -> HeaderMap {
-    let named_by_connection: Vec<String> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
+    let named_by_connection = app_headers::named_by_connection(headers);
     let mut forwarded = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let lower = name.as_str();
         let dropped = HOP_BY_HOP.contains(&lower)
-            || named_by_connection.iter().any(|n| n == lower)
+            || named_by_connection.contains(name)
             || lower.starts_with(HOST_HEADER_PREFIX)
             || (consumed_authorization && name == http::header::AUTHORIZATION);
         if !dropped {
@@ -279,15 +263,21 @@ fn forwarded_headers(headers: &HeaderMap, consumed_authorization: bool) -> Heade
     forwarded
 }
 
-/// The guest's response for the client: hop-by-hop headers and the guest's own
-/// `content-length` dropped (the server frames the body it has).
-fn client_response(response: http::Response<bytes::Bytes>) -> Response {
+/// The guest's response for the client, with the headers only the host may set removed
+/// and its cookies scoped to the app ([`app_headers::sanitize`]): the server frames the
+/// body it has. An informational status (1xx) would hand the connection to the guest.
+fn client_response(response: http::Response<bytes::Bytes>, sid: &str, request_id: &str) -> Result<Response, ApiError> {
     let (mut parts, body) = response.into_parts();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
+    if app_headers::final_status(parts.status.as_u16()).is_none() {
+        tracing::warn!(app = %sid, status = %parts.status, "backend answered an informational status");
+        return Err(ApiError::new(
+            ErrorCode::BackendError,
+            format!("the backend answered status {}, which cannot end a response (request {request_id})", parts.status),
+        )
+        .with_details(json!({ "requestId": request_id })));
     }
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body)).into_response()
+    app_headers::sanitize(&mut parts.headers, sid);
+    Ok(Response::from_parts(parts, Body::from(body)).into_response())
 }
 
 fn failure_error(failure: &BackendFailure, request_id: &str) -> ApiError {
