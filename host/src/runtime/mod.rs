@@ -219,9 +219,13 @@ mod tests {
     use super::*;
 
     /// Serves `echo.stage.internal` by echoing the request; no credentials.
-    struct EchoGateway;
+    struct EchoGateway(crate::net::Outbound);
 
     impl Gateway for EchoGateway {
+        fn outbound(&self) -> &crate::net::Outbound {
+            &self.0
+        }
+
         fn internal(
             &self,
             service: &str,
@@ -254,7 +258,7 @@ mod tests {
             default_limits: Limits { wall_time_ms: 500, memory_bytes: 16 * 1024 * 1024, ..Limits::default() },
             allow_private_egress: false,
         };
-        Runtime::new(config, Arc::new(EchoGateway)).unwrap()
+        Runtime::new(config, Arc::new(EchoGateway(crate::net::Outbound::new()))).unwrap()
     }
 
     fn call(input: serde_json::Value, policy: Policy, limits: Limits) -> StepCall {
