@@ -44,6 +44,8 @@ impl Resolve for Scripted {
 struct Served {
     connections: AtomicUsize,
     requests: AtomicUsize,
+    /// Each request's head, as received.
+    heads: Mutex<Vec<String>>,
     /// The TLS server names (SNI) clients sent.
     server_names: Mutex<Vec<String>>,
 }
@@ -81,7 +83,8 @@ async fn answer_requests(mut stream: impl AsyncRead + AsyncWrite + Unpin, respon
     let mut chunk = [0u8; 4096];
     loop {
         while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            buffer.drain(..end + 4);
+            let head: Vec<u8> = buffer.drain(..end + 4).collect();
+            served.heads.lock().unwrap().push(String::from_utf8_lossy(&head).to_ascii_lowercase());
             served.requests.fetch_add(1, Ordering::SeqCst);
             if stream.write_all(response.as_bytes()).await.is_err() {
                 return;
@@ -214,6 +217,11 @@ async fn connections_are_pooled_per_destination() {
     }
     assert_eq!(served.requests.load(Ordering::SeqCst), 3);
     assert_eq!(served.connections.load(Ordering::SeqCst), 1, "the connection was kept alive and reused");
+    let host = format!("host: pooled.example:{}\r\n", address.port());
+    assert!(
+        served.heads.lock().unwrap().iter().all(|head| head.contains(&host)),
+        "the Host header names the URL's host"
+    );
     assert_eq!(resolver.calls(), 1, "a reused connection is not resolved again");
 }
 

@@ -229,8 +229,15 @@ async fn email(delivery: &Delivery, server: &SmtpTarget, from: &str, outbound: &
         Err(e) => return failed(format!("the email could not be built: {e}")),
     };
     // Resolved and checked once; lettre connects to that address and does no lookup.
-    let address = match outbound.addresses(&server.host, egress).await {
-        Ok(addresses) => addresses[0],
+    let address = match outbound.addresses(&server.host, egress).await.map(|addresses| addresses.first().copied()) {
+        Ok(Some(address)) => address,
+        Ok(None) => {
+            return Outcome::Retry {
+                status: None,
+                error: format!("SMTP: {} has no address", server.host),
+                after: None,
+            };
+        }
         Err(ConnectError::Refused(refused)) => return failed(format!("refused: {refused}")),
         Err(error) => return Outcome::Retry { status: None, error: format!("SMTP: {error}"), after: None },
     };
