@@ -14,9 +14,12 @@ use stage_host::runtime::{
     BoxFuture, CredentialError, Gateway, Identity, Limits, Policy, Runtime, RuntimeConfig, StepCall, StepContext,
 };
 
-struct NoServices;
+struct NoServices(stage_host::net::Outbound);
 
 impl Gateway for NoServices {
+    fn outbound(&self) -> &stage_host::net::Outbound {
+        &self.0
+    }
     fn internal(
         &self,
         _: &str,
@@ -47,7 +50,7 @@ fn main() {
         max_wall_time_ms: 60_000,
         quotas: stage_host::runtime::Quotas::default(),
     };
-    let runtime = Runtime::new(config, Arc::new(NoServices)).unwrap();
+    let runtime = Runtime::new(config, Arc::new(NoServices(stage_host::net::Outbound::new()))).unwrap();
     let response = builtins().into_iter().find(|s| s.manifest.kind == "response").unwrap();
     runtime_threads.block_on(async {
         let step = runtime.prepare_step("response", Arc::from(response.wasm)).await.unwrap();

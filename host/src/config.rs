@@ -200,11 +200,14 @@ impl Config {
             self.jwt_secret.is_none() || self.jwt_public_key.is_none(),
             "give --jwt-secret or --jwt-public-key, not both"
         );
-        crate::gateway::SheetsUpstream::parse(&self.google.sheets_upstream)
+        let sheets = crate::gateway::SheetsUpstream::parse(&self.google.sheets_upstream)
             .map_err(|why| anyhow::anyhow!("--sheets-upstream: {why}"))?;
-        check_base_url("--stripe-base-url", &self.billing.stripe_base_url)?;
+        if let crate::gateway::SheetsUpstream::Url(url) = sheets {
+            check_base_url("--sheets-upstream", &url.to_string(), true)?;
+        }
+        check_base_url("--stripe-base-url", &self.billing.stripe_base_url, self.billing.stripe_secret_key.is_some())?;
         if let Some(url) = &self.inference.inference_base_url {
-            check_base_url("--inference-base-url", url)?;
+            check_base_url("--inference-base-url", url, self.inference.inference_api_key.is_some())?;
         }
         anyhow::ensure!(self.delivery.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
         anyhow::ensure!(self.quotas.tenant_max_concurrency >= 1, "--tenant-max-concurrency must be at least 1");
@@ -219,12 +222,10 @@ impl Config {
     }
 }
 
-/// Checks that an upstream's base URL is an absolute http(s) URL.
-fn check_base_url(flag: &str, url: &str) -> anyhow::Result<()> {
-    let uri: http::Uri = url.parse().map_err(|e| anyhow::anyhow!("{flag} {url:?} is not a URL: {e}"))?;
-    anyhow::ensure!(
-        matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some(),
-        "{flag} {url:?} must be an http(s) URL"
-    );
-    Ok(())
+/// Checks that an upstream's base URL is an absolute http(s) URL; one the host sends a
+/// credential to must be `https` (plain `http` only to loopback).
+fn check_base_url(flag: &str, url: &str, carries_credentials: bool) -> anyhow::Result<()> {
+    let checked =
+        if carries_credentials { crate::net::check_credential_url(url) } else { crate::net::HttpUrl::parse(url) };
+    checked.map(|_| ()).map_err(|why| anyhow::anyhow!("{flag} {url:?} {why}"))
 }

@@ -94,8 +94,11 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             max_queued: config.quotas.tenant_max_queued,
         },
     };
+    // Every connection the host makes goes through this client (and its pools).
+    let outbound = net::Outbound::new();
     let services = services::ServiceState {
         store: store.clone(),
+        outbound: outbound.clone(),
         stripe: config.billing.stripe_secret_key.clone().map(|secret_key| {
             Arc::new(services::StripeUpstream { secret_key, base_url: config.billing.stripe_base_url.clone() })
         }),
@@ -112,7 +115,8 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         services::router(services.clone()),
         store.clone(),
         gateway::SheetsUpstream::parse(&config.google.sheets_upstream).map_err(anyhow::Error::msg)?,
-        Arc::new(google_auth(&config.google)?),
+        Arc::new(google_auth(&config.google, outbound.clone())?),
+        outbound,
     );
     let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
     let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
@@ -151,19 +155,25 @@ fn delivery_policy(settings: &config::DeliverySettings) -> services::communicati
 }
 
 /// The Google token source with whatever credentials the server was given.
-fn google_auth(settings: &config::GoogleSettings) -> anyhow::Result<gateway::google::GoogleAuth> {
+fn google_auth(
+    settings: &config::GoogleSettings,
+    outbound: net::Outbound,
+) -> anyhow::Result<gateway::google::GoogleAuth> {
     let service_account = settings
         .google_service_account
         .as_deref()
         .map(gateway::google::GoogleAuthConfig::read_service_account)
         .transpose()?;
-    let auth = gateway::google::GoogleAuth::new(gateway::google::GoogleAuthConfig {
-        token_url: settings.google_token_url.clone(),
-        service_account,
-        subject: settings.google_subject.clone(),
-        client_id: settings.google_client_id.clone(),
-        client_secret: settings.google_client_secret.clone(),
-    })?;
+    let auth = gateway::google::GoogleAuth::new(
+        gateway::google::GoogleAuthConfig {
+            token_url: settings.google_token_url.clone(),
+            service_account,
+            subject: settings.google_subject.clone(),
+            client_id: settings.google_client_id.clone(),
+            client_secret: settings.google_client_secret.clone(),
+        },
+        outbound,
+    )?;
     Ok(auth)
 }
 

@@ -4,6 +4,7 @@ mod common;
 
 mod apps;
 mod attacks_api;
+mod attacks_outbound;
 mod attacks_quotas;
 mod attacks_templates;
 mod auth;

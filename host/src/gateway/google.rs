@@ -6,6 +6,8 @@
 //! `urn:ietf:params:oauth:grant-type:jwt-bearer` grant) and a refresh token stored per app
 //! (the `refresh_token` grant). Tokens are cached per grant and scope set until shortly
 //! before they expire; concurrent requests for the same grant wait for one token request.
+//! The token endpoint is reached through the host's [`net::Outbound`] client and must be
+//! `https` (plain `http` only on loopback), since every request to it carries a secret.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +19,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::net;
+use crate::net::{self, Egress, Timeouts};
 use crate::runtime::CredentialError;
 use crate::store::google::GoogleRefreshToken;
 use crate::store::{now_ms, sha256_hex};
@@ -29,6 +31,8 @@ const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
 /// Lifetime asked for in service-account assertions (Google's maximum).
 const ASSERTION_LIFETIME_SECS: i64 = 3600;
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
+/// Bounds each phase of a token request.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The fields of a service-account JSON key file that the grant needs.
 #[derive(Clone, Deserialize)]
@@ -88,6 +92,7 @@ pub struct GoogleAuth {
     client: Option<(String, String)>,
     /// One slot per grant and scope set; the async lock makes concurrent callers share a request.
     tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
+    outbound: net::Outbound,
 }
 
 #[derive(Serialize)]
@@ -116,7 +121,9 @@ struct TokenError {
 }
 
 impl GoogleAuth {
-    pub fn new(config: GoogleAuthConfig) -> anyhow::Result<GoogleAuth> {
+    /// Token requests go through `outbound`. Refuses a token endpoint that would receive
+    /// secrets over plain `http` off loopback.
+    pub fn new(config: GoogleAuthConfig, outbound: net::Outbound) -> anyhow::Result<GoogleAuth> {
         let service_account = config
             .service_account
             .map(|key| {
@@ -130,13 +137,17 @@ impl GoogleAuth {
             (None, None) => None,
             _ => anyhow::bail!("give both --google-client-id and --google-client-secret, or neither"),
         };
-        Ok(GoogleAuth {
+        let auth = GoogleAuth {
             token_url: config.token_url,
             service_account,
             subject: config.subject,
             client,
             tokens: Mutex::default(),
-        })
+            outbound,
+        };
+        net::check_credential_url(auth.token_url())
+            .map_err(|why| anyhow::anyhow!("the Google token endpoint {} {why}", auth.token_url()))?;
+        Ok(auth)
     }
 
     /// An access token for `scopes`: from the app's refresh token when it has one, else
@@ -226,7 +237,10 @@ impl GoogleAuth {
             .body(Bytes::from(body))
             .map_err(|e| format!("the Google token URL {url} is not usable: {e}"))?;
         let asked_at = Instant::now();
-        let response = net::send(request, None, MAX_TOKEN_RESPONSE).await.map_err(|e| {
+        let timeouts = Timeouts::uniform(TOKEN_TIMEOUT);
+        // The endpoint is the operator's (a flag, or the service account's key file).
+        let sent = self.outbound.send(request, Egress::PrivateAllowed, timeouts, MAX_TOKEN_RESPONSE).await;
+        let response = sent.map_err(|e| {
             CredentialError::unavailable(format!("the Google token endpoint {url} could not be reached: {e}"))
         })?;
         let status = response.status();

@@ -3,10 +3,13 @@
 //!
 //! * `<service>.stage.internal` is served in-process by the embedded services (no socket),
 //!   attributed to the invocation's tenant and app.
-//! * `sheets.googleapis.com` goes to the Sheets emulator (the embedded default), to Google,
-//!   or to a configured Google-compatible server ([`SheetsUpstream`]). Every such request
-//!   is checked against the Google scopes the app's session granted; requests leaving the
-//!   host carry an access token from [`google::GoogleAuth`], which the guest never sees.
+//! * `https://sheets.googleapis.com` (port 443, the one origin Google credentials belong
+//!   to) goes to the Sheets emulator (the embedded default), to Google, or to a configured
+//!   Google-compatible server ([`SheetsUpstream`]). Every such request is checked against
+//!   the Google scopes the app's session granted; requests leaving the host carry an access
+//!   token from [`google::GoogleAuth`], which the guest never sees. The same host over
+//!   another scheme or port gets no credentials and is refused, saying why.
+//! * Everything leaves through the host's one [`net::Outbound`] client.
 
 pub mod google;
 
@@ -17,6 +20,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use tower::ServiceExt;
 
+use crate::net;
 use crate::runtime::policy::Target;
 use crate::runtime::{BoxFuture, CredentialError, Gateway, Identity, Route};
 use crate::services::ServiceCaller;
@@ -64,12 +68,30 @@ pub struct ServiceGateway {
     store: Store,
     sheets: SheetsUpstream,
     google: Arc<GoogleAuth>,
+    outbound: net::Outbound,
 }
 
 impl ServiceGateway {
-    pub fn new(services: Router, store: Store, sheets: SheetsUpstream, google: Arc<GoogleAuth>) -> Arc<ServiceGateway> {
-        Arc::new(ServiceGateway { services, store, sheets, google })
+    pub fn new(
+        services: Router,
+        store: Store,
+        sheets: SheetsUpstream,
+        google: Arc<GoogleAuth>,
+        outbound: net::Outbound,
+    ) -> Arc<ServiceGateway> {
+        Arc::new(ServiceGateway { services, store, sheets, google, outbound })
     }
+}
+
+/// Whether `target` names the Sheets host at all.
+fn names_sheets(target: &Target<'_>) -> bool {
+    target.host.eq_ignore_ascii_case(SHEETS_HOST)
+}
+
+/// Whether `target` is the Sheets API's origin, `https://sheets.googleapis.com:443`: the
+/// only one whose requests are routed as Sheets calls and carry Google credentials.
+fn is_sheets_origin(target: &Target<'_>) -> bool {
+    names_sheets(target) && target.scheme == "https" && target.port == 443
 }
 
 impl Gateway for ServiceGateway {
@@ -100,8 +122,12 @@ impl Gateway for ServiceGateway {
         })
     }
 
+    fn outbound(&self) -> &net::Outbound {
+        &self.outbound
+    }
+
     fn route(&self, target: &Target<'_>) -> Route {
-        if target.host.eq_ignore_ascii_case(SHEETS_HOST) {
+        if is_sheets_origin(target) {
             return match &self.sheets {
                 SheetsUpstream::Emulator => Route::Internal("sheets".into()),
                 SheetsUpstream::Google => Route::Direct,
@@ -119,8 +145,16 @@ impl Gateway for ServiceGateway {
         target: &Target<'_>,
         identity: &Identity,
     ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, CredentialError>> {
-        if !target.host.eq_ignore_ascii_case(SHEETS_HOST) {
+        if !names_sheets(target) {
             return Box::pin(async { Ok(Vec::new()) });
+        }
+        if !is_sheets_origin(target) {
+            let refused = CredentialError::refused(format!(
+                "requests for {SHEETS_HOST} go only to https://{SHEETS_HOST} (port 443), the one origin Google \
+                 credentials are sent to; {}://{SHEETS_HOST}:{} would get none, so it is refused",
+                target.scheme, target.port
+            ));
+            return Box::pin(async move { Err(refused) });
         }
         let needed = SheetsScope::of(target.method);
         let (store, identity) = (self.store.clone(), identity.clone());

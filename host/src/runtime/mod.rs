@@ -248,9 +248,13 @@ mod tests {
     use super::*;
 
     /// Serves `echo.stage.internal` by echoing the request; no credentials.
-    struct EchoGateway;
+    struct EchoGateway(crate::net::Outbound);
 
     impl Gateway for EchoGateway {
+        fn outbound(&self) -> &crate::net::Outbound {
+            &self.0
+        }
+
         fn internal(
             &self,
             service: &str,
@@ -285,7 +289,7 @@ mod tests {
             max_wall_time_ms: 60_000,
             quotas: Quotas::default(),
         };
-        Runtime::new(config, Arc::new(EchoGateway)).unwrap()
+        Runtime::new(config, Arc::new(EchoGateway(crate::net::Outbound::new()))).unwrap()
     }
 
     fn call(input: serde_json::Value, policy: Policy, limits: Limits) -> StepCall {

@@ -5,7 +5,6 @@
 //! report `CAPABILITY_DENIED` naming the URL, whatever the guest does with the error.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use super::limits::Limits;
 use super::policy::{Policy, Target, default_port};
-use crate::net;
+use crate::net::{self, ConnectError, Egress, SendError, Timeouts};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -48,6 +47,10 @@ pub trait Gateway: Send + Sync + 'static {
         target: &Target<'_>,
         identity: &Identity,
     ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, CredentialError>>;
+
+    /// The client requests leaving the host go through (resolving, address checks, TLS,
+    /// pooling).
+    fn outbound(&self) -> &net::Outbound;
 
     /// Where an allowed request goes. By default `<service>.stage.internal` is served
     /// in-process and everything else goes where the guest addressed it.
@@ -243,7 +246,6 @@ impl OutboundCall {
         let Some(destination) = self.policy.allows(&target) else {
             return Err(self.refuse(Refusal::Denied(format!("{method} {url}"))));
         };
-        let private_ok = destination.private && self.allow_private;
 
         let body = Limited::new(body, self.remaining_bytes())
             .collect()
@@ -262,49 +264,61 @@ impl OutboundCall {
         parts.headers.extend(credentials.into_iter().map(|(name, value)| (Some(name), value)));
 
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        match self.gateway.route(&target) {
+        let egress = match self.gateway.route(&target) {
             Route::Internal(service) => {
                 parts.uri = path_and_query.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
                 return self.serve_internal(&service, http::Request::from_parts(parts, body), &url).await;
             }
             Route::Upstream(base) => {
-                parts.headers.remove(http::header::HOST);
                 let base_path = base.path().trim_end_matches('/');
                 let authority = base.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
                 let scheme = base.scheme_str().unwrap_or("https");
                 parts.uri = format!("{scheme}://{authority}{base_path}{path_and_query}")
                     .parse()
                     .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                Egress::PrivateAllowed
             }
-            Route::Direct => {
-                let address = self.public_address(&host, port, private_ok, &url).await?;
-                // Plain HTTP connects to the address that was checked, so that a second DNS
-                // answer cannot point the request somewhere private; TLS keeps the name for
-                // verification.
-                if scheme == "http" {
-                    if !parts.headers.contains_key(http::header::HOST)
-                        && let Some(authority) = parts.uri.authority().map(|a| a.as_str().to_owned())
-                    {
-                        let value = HeaderValue::from_str(&authority).map_err(|_| HttpError::HttpRequestUriInvalid)?;
-                        parts.headers.insert(http::header::HOST, value);
-                    }
-                    parts.uri = format!("http://{}{path_and_query}", std::net::SocketAddr::new(address, port))
-                        .parse()
-                        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-                }
-            }
-        }
+            Route::Direct => Egress::private_if(destination.private && self.allow_private),
+        };
 
-        let response = net::send(http::Request::from_parts(parts, body), options, self.remaining_bytes())
+        let request = http::Request::from_parts(parts, body);
+        let response = self
+            .gateway
+            .outbound()
+            .send(request, egress, timeouts(options), self.remaining_bytes())
             .await
-            .map_err(|error| match error {
-                net::SendError::Http(error) => error,
-                net::SendError::TooLarge => {
-                    self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
-                }
-            })?;
+            .map_err(|error| self.failure(error, &url))?;
         self.spend(response.body().len() as u64, &url)?;
         Ok(response)
+    }
+
+    /// The wasi:http error for a request that got no response; a refused address or an
+    /// answer past the byte limit is recorded as a refusal.
+    fn failure(&self, error: SendError, url: &str) -> HttpError {
+        tracing::debug!(%error, url, tenant = %self.identity.tenant_id, "outbound request failed");
+        match error {
+            SendError::TooLarge(_) => {
+                self.refuse(Refusal::Limit(format!("the response from {url} exceeds the outbound byte limit")))
+            }
+            SendError::Connect(ConnectError::Refused(refused)) => {
+                self.refuse(Refusal::Denied(format!("{url}: {refused}")))
+            }
+            SendError::Connect(ConnectError::Lookup { .. }) => {
+                HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None }
+            }
+            SendError::Connect(ConnectError::NoAddress(_)) => HttpError::DestinationNotFound,
+            SendError::Connect(ConnectError::Connect { .. }) => HttpError::ConnectionRefused,
+            SendError::Connect(ConnectError::Timeout { .. }) => HttpError::ConnectionTimeout,
+            SendError::Connect(error @ ConnectError::Tls { .. }) if error.is_certificate_error() => {
+                HttpError::TlsCertificateError
+            }
+            SendError::Connect(ConnectError::Tls { .. }) => HttpError::TlsProtocolError,
+            SendError::Connect(ConnectError::InvalidUrl(_)) | SendError::InvalidUrl(_) => {
+                HttpError::HttpRequestUriInvalid
+            }
+            SendError::NoResponse(_) | SendError::Stalled(_) => HttpError::ConnectionReadTimeout,
+            SendError::Http(_) => HttpError::HttpProtocolError,
+        }
     }
 
     /// A request the host makes to an embedded service on the guest's behalf (an imported
@@ -332,18 +346,16 @@ impl OutboundCall {
         self.spend(response.body().len() as u64, url)?;
         Ok(response)
     }
+}
 
-    /// Resolves `host` and refuses it when any address is not public (unless allowed).
-    async fn public_address(&self, host: &str, port: u16, private_ok: bool, url: &str) -> Result<IpAddr, HttpError> {
-        match net::resolve(host, port, private_ok).await {
-            Ok(address) => Ok(address),
-            Err(net::ResolveError::Lookup) => {
-                Err(HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None })
-            }
-            Err(net::ResolveError::NoAddress) => Err(HttpError::DestinationNotFound),
-            Err(net::ResolveError::NonPublic(private)) => {
-                Err(self.refuse(Refusal::Denied(format!("{url} resolves to the non-public address {private}"))))
-            }
-        }
+/// The bounds a guest gave its request (wasi:http `request-options`), each defaulting to
+/// wasi:http's ten minutes; the invocation's own deadline ends it sooner.
+fn timeouts(options: Option<RequestOptions>) -> Timeouts {
+    const DEFAULT: Duration = Duration::from_secs(600);
+    let options = options.unwrap_or_default();
+    Timeouts {
+        connect: options.connect_timeout.unwrap_or(DEFAULT),
+        first_byte: options.first_byte_timeout.unwrap_or(DEFAULT),
+        between_bytes: options.between_bytes_timeout.unwrap_or(DEFAULT),
     }
 }

@@ -2,12 +2,11 @@
 //!
 //! A component declares destinations (scheme, host, optional port, methods and path
 //! prefix). Everything else is denied. Hosts under `stage.internal` are the embedded
-//! services, served in-process. Other hosts must resolve only to public addresses unless
-//! the destination is marked `private` and the operator allows private egress.
+//! services, served in-process. Other hosts must resolve only to public addresses (see
+//! [`crate::net::special`]) unless the destination is marked `private` and the operator
+//! allows private egress.
 
 use serde::{Deserialize, Serialize};
-
-pub use crate::net::is_non_public;
 
 /// Suffix of the names that address the embedded platform services.
 pub const INTERNAL_SUFFIX: &str = ".stage.internal";

@@ -19,13 +19,12 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
-use wasmtime_wasi_http::RequestOptions;
 
 use super::input::Invalid;
 use super::{ServiceCaller, ServiceState};
 use crate::envelope::extract::Query;
 use crate::envelope::{ApiError, ApiResult, ErrorCode, ok};
-use crate::net;
+use crate::net::{Egress, Timeouts};
 use crate::store::inference::{InferenceCall, InferenceUsage};
 
 /// Bounds connecting and each pause in the answer; generation can take a while.
@@ -95,14 +94,12 @@ async fn forward(
         builder = builder.header(AUTHORIZATION, value);
     }
     let request = builder.body(body).map_err(|_| ApiError::internal("the inference base URL is not a URL"))?;
-    let options = RequestOptions {
-        connect_timeout: Some(TIMEOUT),
-        first_byte_timeout: Some(TIMEOUT),
-        between_bytes_timeout: Some(TIMEOUT),
-    };
     let mut call =
         InferenceCall { app_sid, kind, model, status: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-    let response = match net::send(request, Some(options), MAX_RESPONSE_BYTES).await {
+    // The base URL is the operator's (`--inference-base-url`), so it may be private.
+    let sent =
+        state.outbound.send(request, Egress::PrivateAllowed, Timeouts::uniform(TIMEOUT), MAX_RESPONSE_BYTES).await;
+    let response = match sent {
         Ok(response) => response,
         Err(error) => {
             state.store.record_inference_call(&caller.tenant_id, call).await?;

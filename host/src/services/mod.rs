@@ -89,6 +89,8 @@ impl ServiceCaller {
 #[derive(Clone)]
 pub struct ServiceState {
     pub store: Store,
+    /// The host's outbound client: Stripe, inference and deliveries go through it.
+    pub outbound: crate::net::Outbound,
     /// Where billing items are forwarded, when Stripe is configured.
     pub stripe: Option<Arc<StripeUpstream>>,
     /// Where app backends' inference calls go, when configured.
@@ -101,9 +103,23 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// What tenants' delivery destinations may reach.
+    pub fn tenant_egress(&self) -> crate::net::Egress {
+        crate::net::Egress::private_if(self.allow_private_egress)
+    }
+}
+
+impl ServiceState {
     /// Services on `store` with no upstream and only public delivery destinations.
     pub fn new(store: Store) -> ServiceState {
-        ServiceState { store, stripe: None, inference: None, outbox: Arc::default(), allow_private_egress: false }
+        ServiceState {
+            store,
+            outbound: crate::net::Outbound::new(),
+            stripe: None,
+            inference: None,
+            outbox: Arc::default(),
+            allow_private_egress: false,
+        }
     }
 }
 

@@ -755,9 +755,13 @@ pub(crate) mod tests {
     use crate::runtime::{BoxFuture, CredentialError, Gateway, RuntimeConfig};
 
     /// No services, no credentials: the sandbox reaches nothing anyway.
-    struct Nowhere;
+    struct Nowhere(crate::net::Outbound);
 
     impl Gateway for Nowhere {
+        fn outbound(&self) -> &crate::net::Outbound {
+            &self.0
+        }
+
         fn internal(
             &self,
             _: &str,
@@ -815,7 +819,10 @@ pub(crate) mod tests {
             max_wall_time_ms: 60_000,
             quotas: crate::runtime::Quotas::default(),
         };
-        TemplateEngine::new(Arc::new(Runtime::new(config, Arc::new(Nowhere)).unwrap()), limits)
+        TemplateEngine::new(
+            Arc::new(Runtime::new(config, Arc::new(Nowhere(crate::net::Outbound::new()))).unwrap()),
+            limits,
+        )
     }
 
     pub(crate) fn scope(wall_time: Duration) -> EvaluationScope {

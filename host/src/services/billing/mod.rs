@@ -73,7 +73,7 @@ async fn create(
             // Without the caller's key, one derived from the item still makes a resent
             // request to Stripe safe.
             let stripe_key = key.as_ref().map_or_else(|| format!("stage-{id}"), |key| stripe_key(&caller, &key.key));
-            Some(stripe::create_invoice_item(upstream, &fields, &stripe_key).await?)
+            Some(stripe::create_invoice_item(&state.outbound, upstream, &fields, &stripe_key).await?)
         }
         None => None,
     };

@@ -16,16 +16,15 @@
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wasmtime_wasi_http::RequestOptions;
 
 use super::APP_SID_METADATA_KEY;
 use crate::envelope::{ApiError, ErrorCode};
-use crate::net;
+use crate::net::{self, Egress, Timeouts};
 use crate::services::StripeUpstream;
 use crate::services::idempotency::IDEMPOTENCY_KEY;
 use crate::store::StoreError;
@@ -71,17 +70,15 @@ impl IntoResponse for BillingError {
 
 /// Creates the invoice item for `fields`; answers its Stripe id (`ii_…`).
 pub(super) async fn create_invoice_item(
+    outbound: &net::Outbound,
     stripe: &StripeUpstream,
     fields: &BillingFields,
     idempotency_key: &str,
 ) -> Result<String, BillingError> {
     let request = invoice_item_request(stripe, fields, idempotency_key)?;
-    let options = RequestOptions {
-        connect_timeout: Some(TIMEOUT),
-        first_byte_timeout: Some(TIMEOUT),
-        between_bytes_timeout: Some(TIMEOUT),
-    };
-    let response = match net::send(request, Some(options), MAX_RESPONSE_BYTES).await {
+    // The base URL is the operator's (`--stripe-base-url`), so it may be private.
+    let sent = outbound.send(request, Egress::PrivateAllowed, Timeouts::uniform(TIMEOUT), MAX_RESPONSE_BYTES).await;
+    let response = match sent {
         Ok(response) => response,
         Err(error) => {
             let message = format!("Stripe could not be reached at {}: {error}", stripe.base_url);
@@ -121,14 +118,12 @@ fn invoice_item_request(
         ApiError::internal(format!("the server's Stripe configuration is unusable: {what}"))
     };
     let uri: http::Uri = url.parse().map_err(|_| misconfigured("the Stripe base URL is not a URL"))?;
-    let authority = uri.authority().ok_or_else(|| misconfigured("the Stripe base URL has no host"))?.to_string();
     let mut authorization = HeaderValue::try_from(format!("Bearer {}", stripe.secret_key))
         .map_err(|_| misconfigured("the Stripe secret key is not a valid header value"))?;
     authorization.set_sensitive(true);
     let form = serde_urlencoded::to_string(invoice_item_form(fields))
         .map_err(|e| ApiError::internal(format!("encoding the Stripe request failed: {e}")))?;
     http::Request::post(uri)
-        .header(HOST, authority)
         .header(AUTHORIZATION, authorization)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(ACCEPT, "application/json")
@@ -274,7 +269,6 @@ mod tests {
         let stripe = StripeUpstream { secret_key: "sk_test_123".into(), base_url: "http://127.0.0.1:9/base/".into() };
         let request = invoice_item_request(&stripe, &item(), "key-1").unwrap();
         assert_eq!(request.uri(), "http://127.0.0.1:9/base/v1/invoiceitems");
-        assert_eq!(request.headers()[HOST], "127.0.0.1:9");
         assert_eq!(request.headers()[IDEMPOTENCY_KEY], "key-1");
         assert!(request.headers()[AUTHORIZATION].is_sensitive());
         assert_eq!(request.headers()[AUTHORIZATION], "Bearer sk_test_123");

@@ -5,24 +5,30 @@
 //! * `email_smtp` — an email (text, and html as an alternative part) through the
 //!   registration's SMTP server with lettre.
 //!
+//! A registration's destination is read into a [`Channel`] by the same parsers that
+//! checked it when it was registered ([`HttpUrl`], [`SmtpTarget`]); one that no longer
+//! parses fails the attempt, never reaching anywhere. Every connection goes through the
+//! host's [`Outbound`] client: HTTP is sent by it, and SMTP connects to an address it
+//! resolved and checked, so a destination that (now) resolves to a non-public address is
+//! refused at delivery too.
+//!
 //! Every delivery carries the message id (`x-stage-message-id`, or the email's
 //! `Message-ID`) so that a receiver can drop the duplicate of a retried delivery. The
 //! outcome says whether to retry: network failures, 408, 429 and 5xx are retried (honouring
-//! `Retry-After`), other answers fail for good.
+//! `Retry-After`), other answers fail for good, and so does a refused destination.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use lettre::AsyncTransport;
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
-use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::{AsyncTransport, Tokio1Executor};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::Sha256;
-use wasmtime_wasi_http::RequestOptions;
 
+use super::smtp::SmtpTarget;
 use super::{EMAIL_SMTP, SLACK_WEBHOOK, WEBHOOK};
-use crate::net;
+use crate::net::{ConnectError, Egress, HttpUrl, Outbound, Timeouts};
 use crate::store::communication::{Delivery, Registration};
 
 pub const MESSAGE_ID_HEADER: &str = "x-stage-message-id";
@@ -49,39 +55,70 @@ pub enum Outcome {
     },
 }
 
-/// Checks a webhook URL when it is registered.
-pub fn check_http_url(url: &str) -> Result<(), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("is not a URL: {e}"))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
-        _ => Err("must be an http:// or https:// URL with a host".into()),
-    }
+/// Where a registration delivers, read from its settings.
+#[derive(Debug, Clone)]
+pub enum Channel {
+    Slack { url: HttpUrl },
+    Webhook { url: HttpUrl, secret: String },
+    Email { server: SmtpTarget, from: String },
 }
 
-/// Checks an SMTP URL (`smtp://[user:password@]host[:port]`, or `smtps://` for TLS).
-pub fn check_smtp_url(url: &str) -> Result<(), String> {
-    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-        .map(|_| ())
-        .map_err(|e| format!("is not a usable SMTP URL (smtp://user:password@host:port): {e}"))
+impl Channel {
+    /// Reads the settings of a `kind` registration; the error names the field and completes
+    /// its name into a sentence.
+    pub fn read(kind: &str, settings: &Value) -> Result<Channel, (&'static str, String)> {
+        let setting = |name: &'static str| {
+            settings[name].as_str().map(str::to_owned).ok_or((name, format!("is required for a {kind} registration")))
+        };
+        let url = || HttpUrl::parse(&setting("url")?).map_err(|why| ("url", why));
+        match kind {
+            SLACK_WEBHOOK => Ok(Channel::Slack { url: url()? }),
+            WEBHOOK => Ok(Channel::Webhook { url: url()?, secret: setting("secret")? }),
+            EMAIL_SMTP => {
+                let server = SmtpTarget::parse(&setting("smtpUrl")?).map_err(|why| ("smtpUrl", why))?;
+                let from = setting("from")?;
+                check_mailbox(&from).map_err(|why| ("from", why))?;
+                Ok(Channel::Email { server, from })
+            }
+            other => Err(("kind", format!("{other:?} is not a registration kind"))),
+        }
+    }
+
+    /// The destination's field and host, for the address check at registration.
+    pub fn destination(&self) -> (&'static str, &crate::net::Host) {
+        match self {
+            Channel::Slack { url } | Channel::Webhook { url, .. } => ("url", &url.host),
+            Channel::Email { server, .. } => ("smtpUrl", &server.host),
+        }
+    }
 }
 
 pub fn check_mailbox(address: &str) -> Result<(), String> {
     address.parse::<Mailbox>().map(|_| ()).map_err(|e| format!("is not an email address: {e}"))
 }
 
-/// Makes one attempt to deliver `delivery` through `registration`.
-pub async fn deliver(delivery: &Delivery, registration: &Registration, allow_private: bool) -> Outcome {
-    let setting = |name: &str| registration.settings[name].as_str().unwrap_or_default().to_owned();
-    match registration.kind.as_str() {
-        SLACK_WEBHOOK => {
+/// Makes one attempt to deliver `delivery` through `registration`; tenants' destinations
+/// reach what `egress` allows.
+pub async fn deliver(delivery: &Delivery, registration: &Registration, outbound: &Outbound, egress: Egress) -> Outcome {
+    let channel = match Channel::read(&registration.kind, &registration.settings) {
+        Ok(channel) => channel,
+        Err((field, why)) => {
+            return Outcome::Failed {
+                status: None,
+                error: format!("the registration's {field} {why}; update the registration"),
+            };
+        }
+    };
+    match channel {
+        Channel::Slack { url } => {
             let text = match &delivery.message.subject {
                 Some(subject) if !subject.is_empty() => format!("*{subject}*\n{}", delivery.message.text),
                 _ => delivery.message.text.clone(),
             };
             let body = json!({ "text": text }).to_string();
-            post(&setting("url"), body, Vec::new(), delivery, allow_private).await
+            post(&url, body, Vec::new(), delivery, outbound, egress).await
         }
-        WEBHOOK => {
+        Channel::Webhook { url, secret } => {
             let body = json!({
                 "messageId": delivery.message_id,
                 "appSid": delivery.message.app_sid,
@@ -95,12 +132,11 @@ pub async fn deliver(delivery: &Delivery, registration: &Registration, allow_pri
             })
             .to_string();
             let timestamp = (crate::store::now_ms() / 1000).to_string();
-            let signature = sign(&setting("secret"), &timestamp, &body);
+            let signature = sign(&secret, &timestamp, &body);
             let headers = vec![(TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, format!("v1={signature}"))];
-            post(&setting("url"), body, headers, delivery, allow_private).await
+            post(&url, body, headers, delivery, outbound, egress).await
         }
-        EMAIL_SMTP => email(delivery, &setting("smtpUrl"), &setting("from"), allow_private).await,
-        other => Outcome::Failed { status: None, error: format!("unknown registration kind {other}") },
+        Channel::Email { server, from } => email(delivery, &server, &from, outbound, egress).await,
     }
 }
 
@@ -114,40 +150,14 @@ pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
 }
 
 async fn post(
-    url: &str,
+    url: &HttpUrl,
     body: String,
     headers: Vec<(&'static str, String)>,
     delivery: &Delivery,
-    allow_private: bool,
+    outbound: &Outbound,
+    egress: Egress,
 ) -> Outcome {
-    let uri: http::Uri = match url.parse() {
-        Ok(uri) => uri,
-        Err(e) => return Outcome::Failed { status: None, error: format!("the registration's URL is invalid: {e}") },
-    };
-    let (Some(host), Some(authority)) = (uri.host(), uri.authority()) else {
-        return Outcome::Failed { status: None, error: "the registration's URL has no host".into() };
-    };
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let address = match net::resolve(host, port, allow_private).await {
-        Ok(address) => address,
-        Err(net::ResolveError::NonPublic(ip)) => {
-            return Outcome::Failed {
-                status: None,
-                error: format!("refused: {host} resolves to the non-public address {ip}"),
-            };
-        }
-        Err(error) => return Outcome::Retry { status: None, error: format!("{host}: {error}"), after: None },
-    };
-    // Plain HTTP connects to the address that was checked; TLS keeps the name to verify it.
-    let target = if https {
-        uri.to_string()
-    } else {
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        format!("http://{}{path}", std::net::SocketAddr::new(address, port))
-    };
-    let mut request = http::Request::post(target)
-        .header(http::header::HOST, authority.as_str())
+    let mut request = http::Request::post(url.uri.clone())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::USER_AGENT, "Stage-Communication/1")
         .header(MESSAGE_ID_HEADER, &delivery.message_id);
@@ -158,20 +168,25 @@ async fn post(
         Ok(request) => request,
         Err(e) => return Outcome::Failed { status: None, error: format!("the request could not be built: {e}") },
     };
-    let options = RequestOptions {
-        connect_timeout: Some(Duration::from_secs(10)),
-        first_byte_timeout: Some(ATTEMPT_TIMEOUT),
-        between_bytes_timeout: Some(ATTEMPT_TIMEOUT),
-    };
-    let response = match tokio::time::timeout(ATTEMPT_TIMEOUT, net::send(request, Some(options), MAX_ANSWER_BYTES))
-        .await
-    {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => return Outcome::Retry { status: None, error: format!("{error}"), after: None },
-        Err(_) => {
-            return Outcome::Retry { status: None, error: "the receiver did not answer in time".into(), after: None };
-        }
-    };
+    let timeouts =
+        Timeouts { connect: Duration::from_secs(10), first_byte: ATTEMPT_TIMEOUT, between_bytes: ATTEMPT_TIMEOUT };
+    let response =
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, outbound.send(request, egress, timeouts, MAX_ANSWER_BYTES)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                return match error.refused() {
+                    Some(refused) => Outcome::Failed { status: None, error: format!("refused: {refused}") },
+                    None => Outcome::Retry { status: None, error: error.to_string(), after: None },
+                };
+            }
+            Err(_) => {
+                return Outcome::Retry {
+                    status: None,
+                    error: "the receiver did not answer in time".into(),
+                    after: None,
+                };
+            }
+        };
     classify(response.status().as_u16(), response.headers(), response.body())
 }
 
@@ -193,7 +208,7 @@ fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Outcome {
     }
 }
 
-async fn email(delivery: &Delivery, smtp_url: &str, from: &str, allow_private: bool) -> Outcome {
+async fn email(delivery: &Delivery, server: &SmtpTarget, from: &str, outbound: &Outbound, egress: Egress) -> Outcome {
     let failed = |error: String| Outcome::Failed { status: None, error };
     let (Ok(from), Ok(to)) = (from.parse::<Mailbox>(), delivery.message.to.parse::<Mailbox>()) else {
         return failed(format!("{:?} or {:?} is not an email address", from, delivery.message.to));
@@ -213,32 +228,28 @@ async fn email(delivery: &Delivery, smtp_url: &str, from: &str, allow_private: b
         Ok(message) => message,
         Err(e) => return failed(format!("the email could not be built: {e}")),
     };
-    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url) {
-        Ok(builder) => builder.timeout(Some(ATTEMPT_TIMEOUT)).build(),
-        Err(e) => return failed(format!("the registration's SMTP URL is unusable: {e}")),
-    };
-    let server = transport_host(smtp_url);
-    if let Some((host, port)) = &server {
-        match net::resolve(host, *port, allow_private).await {
-            Ok(_) => {}
-            Err(net::ResolveError::NonPublic(ip)) => {
-                return failed(format!("refused: {host} resolves to the non-public address {ip}"));
-            }
-            Err(error) => return Outcome::Retry { status: None, error: format!("{host}: {error}"), after: None },
+    // Resolved and checked once; lettre connects to that address and does no lookup.
+    let address = match outbound.addresses(&server.host, egress).await.map(|addresses| addresses.first().copied()) {
+        Ok(Some(address)) => address,
+        Ok(None) => {
+            return Outcome::Retry {
+                status: None,
+                error: format!("SMTP: {} has no address", server.host),
+                after: None,
+            };
         }
-    }
+        Err(ConnectError::Refused(refused)) => return failed(format!("refused: {refused}")),
+        Err(error) => return Outcome::Retry { status: None, error: format!("SMTP: {error}"), after: None },
+    };
+    let transport = match server.transport(address, ATTEMPT_TIMEOUT) {
+        Ok(transport) => transport,
+        Err(why) => return failed(why),
+    };
     match transport.send(message).await {
         Ok(response) => Outcome::Delivered { status: Some(u16::from(response.code())) },
         Err(error) if error.is_permanent() => failed(format!("the SMTP server refused the message: {error}")),
         Err(error) => Outcome::Retry { status: None, error: format!("SMTP: {error}"), after: None },
     }
-}
-
-/// Host and port of an SMTP URL, for the address check.
-fn transport_host(smtp_url: &str) -> Option<(String, u16)> {
-    let uri: http::Uri = smtp_url.parse().ok()?;
-    let default_port = if uri.scheme_str() == Some("smtps") { 465 } else { 587 };
-    Some((uri.host()?.trim_matches(['[', ']']).to_owned(), uri.port_u16().unwrap_or(default_port)))
 }
 
 #[cfg(test)]
@@ -269,13 +280,17 @@ mod tests {
     }
 
     #[test]
-    fn checks_registration_settings() {
-        assert!(check_http_url("https://hooks.slack.com/services/T/B/X").is_ok());
-        assert!(check_http_url("ftp://x/y").is_err());
-        assert!(check_http_url("hooks.slack.com").is_err());
-        assert!(check_smtp_url("smtp://user:pass@127.0.0.1:2525").is_ok());
-        assert!(check_smtp_url("http://x").is_err());
-        assert!(check_mailbox("Stage <noreply@example.com>").is_ok());
-        assert!(check_mailbox("nope").is_err());
+    fn reads_channels_with_the_registration_parsers() {
+        let slack = Channel::read(SLACK_WEBHOOK, &json!({ "url": "https://hooks.slack.com/services/T/B/X" })).unwrap();
+        assert_eq!(slack.destination().0, "url");
+        assert!(matches!(Channel::read(SLACK_WEBHOOK, &json!({ "url": "ftp://x/y" })), Err(("url", _))));
+        assert!(matches!(Channel::read(WEBHOOK, &json!({ "url": "hooks.slack.com" })), Err(("url", _))));
+        let email = json!({ "smtpUrl": "smtp://user:pass@127.0.0.1:2525", "from": "Stage <noreply@example.com>" });
+        assert_eq!(Channel::read(EMAIL_SMTP, &email).unwrap().destination().0, "smtpUrl");
+        // Stored before the strict parser: refused at delivery, never waved through.
+        let stored = json!({ "smtpUrl": "smtp://127.0.0.1:3192 ", "from": "noreply@example.com" });
+        assert!(matches!(Channel::read(EMAIL_SMTP, &stored), Err(("smtpUrl", _))));
+        let bad_from = json!({ "smtpUrl": "smtp://127.0.0.1:2525", "from": "nope" });
+        assert!(matches!(Channel::read(EMAIL_SMTP, &bad_from), Err(("from", _))));
     }
 }

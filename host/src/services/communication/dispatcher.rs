@@ -95,7 +95,7 @@ pub fn spawn(state: ServiceState, policy: DeliveryPolicy) -> tokio::task::JoinHa
 /// One attempt of one message, recorded whatever happens.
 async fn attempt(state: &ServiceState, delivery: Delivery, policy: DeliveryPolicy) {
     let outcome = match &delivery.registration {
-        Some(registration) => deliver(&delivery, registration, state.allow_private_egress).await,
+        Some(registration) => deliver(&delivery, registration, &state.outbound, state.tenant_egress()).await,
         None => Outcome::Failed {
             status: None,
             error: format!(

@@ -3,7 +3,10 @@
 //! * Registrations (`/communication/registrations`): one per `(appSid, channelId)`, of kind
 //!   `slack_webhook` (`url`), `webhook` (`url` + signing `secret`) or `email_smtp`
 //!   (`smtpUrl`, `from`), `active` or `disabled`. Secrets are stored for the dispatcher and
-//!   only ever shown masked.
+//!   only ever shown masked. A destination is read by the parsers delivery uses
+//!   ([`deliver::Channel`]), and — unless the operator allows private egress — refused with
+//!   422 when it is, or resolves to, a non-public address (delivery checks again: DNS
+//!   answers change).
 //! * `POST /communication/messages` (what the `communication.send` step calls): resolves
 //!   the app's active registration for the channel, stores the message and queues it in the
 //!   same transaction, answers `{messageId, status:"queued"}`; idempotent per key.
@@ -14,6 +17,9 @@
 
 pub mod deliver;
 pub mod dispatcher;
+pub mod smtp;
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -27,6 +33,7 @@ use super::input::{Fields, Invalid, MAX_TEXT_CHARS, limit_param, param};
 use super::{ServiceCaller, ServiceState};
 use crate::envelope::extract::{JsonBody, PathParams, Query};
 use crate::envelope::{ApiError, ApiResult, created, ok};
+use crate::net::{ConnectError, Egress};
 use crate::store::Store;
 use crate::store::communication::{Message, NewMessage, NewRegistration, Registration, RegistrationPatch};
 
@@ -38,6 +45,9 @@ const STATUSES: [&str; 2] = ["active", "disabled"];
 const MAX_URL_BYTES: usize = 2048;
 const MAX_BODY_CHARS: usize = 64 * 1024;
 const MIN_SECRET_BYTES: usize = 16;
+/// How long registering waits for the destination's name to resolve; a name that does not
+/// resolve in time is accepted (delivery checks it again).
+const REGISTRATION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) fn router() -> Router<ServiceState> {
     Router::new()
@@ -127,7 +137,7 @@ fn mask_smtp_url(url: &str) -> String {
 const REGISTRATION_FIELDS: [&str; 8] = ["appSid", "channelId", "kind", "status", "url", "secret", "smtpUrl", "from"];
 
 async fn create_registration(
-    State(store): State<Store>,
+    State(state): State<ServiceState>,
     caller: ServiceCaller,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<RegistrationView> {
@@ -146,7 +156,35 @@ async fn create_registration(
         })
     };
     let registration = read().map_err(Invalid::into_error)?;
-    Ok(created(store.create_registration(&caller.tenant_id, registration).await?.into()))
+    check_reachable(&state, &registration.kind, &registration.settings).await.map_err(Invalid::into_error)?;
+    Ok(created(state.store.create_registration(&caller.tenant_id, registration).await?.into()))
+}
+
+/// Refuses a destination that is, or resolves to, a non-public address while private egress
+/// is off: the message would otherwise be accepted as `queued` and fail at delivery. A name
+/// that cannot be resolved now is accepted.
+async fn check_reachable(state: &ServiceState, kind: &str, settings: &Value) -> Result<(), Invalid> {
+    if state.tenant_egress() == Egress::PrivateAllowed {
+        return Ok(());
+    }
+    let channel = deliver::Channel::read(kind, settings).map_err(|(field, why)| Invalid::new(field, why))?;
+    let (field, host) = channel.destination();
+    let checked = tokio::time::timeout(REGISTRATION_LOOKUP_TIMEOUT, state.outbound.addresses(host, Egress::PublicOnly));
+    match checked.await {
+        Ok(Err(ConnectError::Refused(refused))) => Err(Invalid::new(
+            field,
+            format!("is refused: {refused}, and this server does not allow private egress (--allow-private-egress)"),
+        )),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::info!(%error, field, "a registration's destination does not resolve yet; accepted");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::info!(field, "a registration's destination did not resolve in time; accepted");
+            Ok(())
+        }
+    }
 }
 
 /// The settings a kind needs, checked; `current` fills fields a PATCH leaves out.
@@ -173,7 +211,7 @@ fn read_settings(fields: &Fields<'_>, kind: &str, current: Option<&Value>) -> Re
     }
     if allowed.contains(&"url") {
         let url = required("url", given("url", MAX_URL_BYTES)?)?;
-        deliver::check_http_url(&url).map_err(|why| Invalid::new("url", why))?;
+        crate::net::HttpUrl::parse(&url).map_err(|why| Invalid::new("url", why))?;
         settings.insert("url".into(), json!(url));
     }
     if allowed.contains(&"secret") {
@@ -185,7 +223,7 @@ fn read_settings(fields: &Fields<'_>, kind: &str, current: Option<&Value>) -> Re
     }
     if allowed.contains(&"smtpUrl") {
         let smtp_url = required("smtpUrl", given("smtpUrl", MAX_URL_BYTES)?)?;
-        deliver::check_smtp_url(&smtp_url).map_err(|why| Invalid::new("smtpUrl", why))?;
+        smtp::SmtpTarget::parse(&smtp_url).map_err(|why| Invalid::new("smtpUrl", why))?;
         let from = required("from", given("from", MAX_TEXT_CHARS)?)?;
         deliver::check_mailbox(&from).map_err(|why| Invalid::new("from", why))?;
         settings.insert("smtpUrl".into(), json!(smtp_url));
@@ -229,12 +267,12 @@ async fn get_registration(
 }
 
 async fn update_registration(
-    State(store): State<Store>,
+    State(state): State<ServiceState>,
     caller: ServiceCaller,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<RegistrationView> {
-    let current = owned_registration(&store, &caller, &id).await?;
+    let current = owned_registration(&state.store, &caller, &id).await?;
     let fields =
         Fields::new(&body, "", &["status", "url", "secret", "smtpUrl", "from"]).map_err(Invalid::into_error)?;
     let read = || -> Result<RegistrationPatch, Invalid> {
@@ -247,7 +285,10 @@ async fn update_registration(
         })
     };
     let patch = read().map_err(Invalid::into_error)?;
-    Ok(ok(store.update_registration(&caller.tenant_id, &id, patch).await?.into()))
+    if let Some(settings) = &patch.settings {
+        check_reachable(&state, &current.kind, settings).await.map_err(Invalid::into_error)?;
+    }
+    Ok(ok(state.store.update_registration(&caller.tenant_id, &id, patch).await?.into()))
 }
 
 async fn delete_registration(
