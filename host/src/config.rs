@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::store::sealed::SecretKey;
+
 /// How requests without credentials are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
@@ -20,7 +22,7 @@ pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "STAGE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// Folder holding the database and the admin key.
+    /// Folder holding the database and the admin and secrets keys (created 0700, its files 0600).
     #[arg(long, env = "STAGE_DATA_DIR", default_value = "./.stage")]
     pub data_dir: PathBuf,
     /// `local` trusts credential-less loopback requests as the admin; `required` does not.
@@ -41,6 +43,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     #[command(flatten)]
     pub inference: InferenceSettings,
+    #[command(flatten)]
+    pub secrets: SecretsSettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -114,6 +118,44 @@ pub struct InferenceSettings {
     pub inference_api_key: Option<String>,
 }
 
+/// The keys that seal secrets at rest (apps' Google refresh tokens and client secrets,
+/// communication registrations' URLs, signing secrets and SMTP URLs).
+#[derive(Debug, Clone, Args)]
+pub struct SecretsSettings {
+    /// Key sealing stored secrets: 32 bytes as base64 or 64 hex digits. Default: the key in
+    /// DATA_DIR/secrets-key, created (0600) at first start.
+    #[arg(long, env = "STAGE_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
+    /// Earlier keys (comma separated) that only open stored secrets; at startup every secret
+    /// sealed under one of them is re-sealed under the current key.
+    #[arg(long, env = "STAGE_SECRETS_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub secrets_previous_keys: Vec<String>,
+}
+
+impl SecretsSettings {
+    /// The operator's key, if one was given, and the previous keys. Errors never repeat a key.
+    pub fn keys(&self) -> anyhow::Result<(Option<SecretKey>, Vec<SecretKey>)> {
+        let current = self
+            .secrets_key
+            .as_deref()
+            .filter(|key| !key.trim().is_empty())
+            .map(|key| SecretKey::parse(key).map_err(|why| anyhow::anyhow!("--secrets-key {why}")))
+            .transpose()?;
+        let given: Vec<&str> =
+            self.secrets_previous_keys.iter().map(|key| key.trim()).filter(|key| !key.is_empty()).collect();
+        let previous = given
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                SecretKey::parse(key).map_err(|why| {
+                    anyhow::anyhow!("--secrets-previous-keys: key {} of {} {why}", index + 1, given.len())
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok((current, previous))
+    }
+}
+
 /// How the communication outbox delivers messages.
 #[derive(Debug, Clone, Args)]
 pub struct DeliverySettings {
@@ -175,6 +217,7 @@ impl Config {
             check_base_url("--inference-base-url", url)?;
         }
         anyhow::ensure!(self.delivery.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
+        self.secrets.keys()?;
         Ok(())
     }
 }
