@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::SecretsSettings;
-use crate::store::sealed::{SecretKey, Sealer};
+use crate::store::sealed::{Sealer, SecretKey};
 
 /// Name of the file in the data folder holding the secrets key (mode 0600).
 pub const SECRETS_KEY_FILE: &str = "secrets-key";
@@ -38,7 +38,7 @@ pub fn make_private(data_dir: &Path) -> anyhow::Result<()> {
             path = %path.display(),
             from = format_args!("{from:o}"),
             to = format_args!("{to:o}"),
-            "took group and other access off a file in the data folder"
+            "took group and other access off an entry of the data folder"
         );
     }
     Ok(())

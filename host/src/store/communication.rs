@@ -187,8 +187,9 @@ impl Store {
         let sealer = self.sealer.clone();
         self.write(move |c| {
             registration(c, &sealer, &tenant_id, &id)?;
-            let settings =
-                patch.settings.map(|settings| REGISTRATION_SETTINGS.seal(&sealer, &tenant_id, &id, &settings.to_string()));
+            let settings = patch
+                .settings
+                .map(|settings| REGISTRATION_SETTINGS.seal(&sealer, &tenant_id, &id, &settings.to_string()));
             c.execute(
                 "UPDATE comm_registrations
                  SET settings = coalesce(?3, settings), status = coalesce(?4, status), updated_at = ?5

@@ -81,8 +81,7 @@ pub struct Slot<'a> {
 impl Slot<'_> {
     fn associated_data(&self) -> Vec<u8> {
         // A JSON array: unambiguous whatever characters the parts hold.
-        serde_json::to_vec(&[PREFIX, self.table, self.column, self.tenant_id, self.row])
-            .expect("strings serialize")
+        serde_json::to_vec(&[PREFIX, self.table, self.column, self.tenant_id, self.row]).expect("strings serialize")
     }
 }
 
@@ -192,9 +191,10 @@ impl Sealer {
             SealError::NotSealed
         })?;
         let (key_id, payload) = rest.split_once(':').ok_or(SealError::Malformed("no key id"))?;
-        let key = std::iter::once(&self.current).chain(&self.previous).find(|key| key.id == key_id).ok_or_else(
-            || SealError::UnknownKey { key_id: key_id.to_owned(), current: self.current.id.clone() },
-        )?;
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|key| key.id == key_id)
+            .ok_or_else(|| SealError::UnknownKey { key_id: key_id.to_owned(), current: self.current.id.clone() })?;
         let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| SealError::Malformed("not base64url"))?;
         if bytes.len() < NONCE_BYTES {
             return Err(SealError::Malformed("too short"));

@@ -51,7 +51,8 @@ pub(super) const REGISTRATION_SETTINGS: SealedColumn =
     SealedColumn { table: "comm_registrations", key: "id", column: "settings" };
 
 /// Every column that holds a secret.
-pub(super) const SEALED_COLUMNS: [SealedColumn; 3] = [GOOGLE_REFRESH_TOKEN, GOOGLE_CLIENT_SECRET, REGISTRATION_SETTINGS];
+pub(super) const SEALED_COLUMNS: [SealedColumn; 3] =
+    [GOOGLE_REFRESH_TOKEN, GOOGLE_CLIENT_SECRET, REGISTRATION_SETTINGS];
 
 /// What the sweep found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
