@@ -231,3 +231,26 @@ fn check_base_url(flag: &str, url: &str) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SecretsSettings;
+
+    #[test]
+    fn secrets_keys_are_read_and_errors_do_not_repeat_them() {
+        let key = "ab".repeat(32);
+        let settings = |current: Option<&str>, previous: &[&str]| SecretsSettings {
+            secrets_key: current.map(str::to_owned),
+            secrets_previous_keys: previous.iter().map(|key| (*key).to_owned()).collect(),
+        };
+        let (current, previous) = settings(Some(&key), &[" ", &key]).keys().unwrap();
+        assert_eq!(current.unwrap().encode(), crate::store::sealed::SecretKey::parse(&key).unwrap().encode());
+        assert_eq!(previous.len(), 1, "blank entries are skipped");
+        assert!(settings(Some(" "), &[]).keys().unwrap().0.is_none(), "a blank key is no key");
+
+        let error = settings(Some("hunter2-not-a-key"), &[]).keys().unwrap_err().to_string();
+        assert_eq!(error, "--secrets-key is neither 64 hex digits nor base64");
+        let error = settings(None, &[&key, "c2hvcnQ="]).keys().unwrap_err().to_string();
+        assert_eq!(error, "--secrets-previous-keys: key 2 of 2 is 5 bytes long, not 32");
+    }
+}
