@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::store::sealed::SecretKey;
+
 /// How requests without credentials are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
@@ -20,7 +22,7 @@ pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "STAGE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// Folder holding the database and the admin key.
+    /// Folder holding the database and the admin and secrets keys (created 0700, its files 0600).
     #[arg(long, env = "STAGE_DATA_DIR", default_value = "./.stage")]
     pub data_dir: PathBuf,
     /// `local` trusts credential-less loopback requests as the admin; `required` does not.
@@ -43,6 +45,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     #[command(flatten)]
     pub inference: InferenceSettings,
+    #[command(flatten)]
+    pub secrets: SecretsSettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -146,6 +150,44 @@ pub struct InferenceSettings {
     pub inference_api_key: Option<String>,
 }
 
+/// The keys that seal secrets at rest (apps' Google refresh tokens and client secrets,
+/// communication registrations' URLs, signing secrets and SMTP URLs).
+#[derive(Debug, Clone, Args)]
+pub struct SecretsSettings {
+    /// Key sealing stored secrets: 32 bytes as base64 or 64 hex digits. Default: the key in
+    /// DATA_DIR/secrets-key, created (0600) at first start.
+    #[arg(long, env = "STAGE_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
+    /// Earlier keys (comma separated) that only open stored secrets; at startup every secret
+    /// sealed under one of them is re-sealed under the current key.
+    #[arg(long, env = "STAGE_SECRETS_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub secrets_previous_keys: Vec<String>,
+}
+
+impl SecretsSettings {
+    /// The operator's key, if one was given, and the previous keys. Errors never repeat a key.
+    pub fn keys(&self) -> anyhow::Result<(Option<SecretKey>, Vec<SecretKey>)> {
+        let current = self
+            .secrets_key
+            .as_deref()
+            .filter(|key| !key.trim().is_empty())
+            .map(|key| SecretKey::parse(key).map_err(|why| anyhow::anyhow!("--secrets-key {why}")))
+            .transpose()?;
+        let given: Vec<&str> =
+            self.secrets_previous_keys.iter().map(|key| key.trim()).filter(|key| !key.is_empty()).collect();
+        let previous = given
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                SecretKey::parse(key).map_err(|why| {
+                    anyhow::anyhow!("--secrets-previous-keys: key {} of {} {why}", index + 1, given.len())
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok((current, previous))
+    }
+}
+
 /// How the communication outbox delivers messages.
 #[derive(Debug, Clone, Args)]
 pub struct DeliverySettings {
@@ -218,6 +260,7 @@ impl Config {
             self.steps.step_timeout_ms,
             self.quotas.max_timeout_ms
         );
+        self.secrets.keys()?;
         Ok(())
     }
 }
@@ -228,4 +271,27 @@ fn check_base_url(flag: &str, url: &str, carries_credentials: bool) -> anyhow::R
     let checked =
         if carries_credentials { crate::net::check_credential_url(url) } else { crate::net::HttpUrl::parse(url) };
     checked.map(|_| ()).map_err(|why| anyhow::anyhow!("{flag} {url:?} {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SecretsSettings;
+
+    #[test]
+    fn secrets_keys_are_read_and_errors_do_not_repeat_them() {
+        let key = "ab".repeat(32);
+        let settings = |current: Option<&str>, previous: &[&str]| SecretsSettings {
+            secrets_key: current.map(str::to_owned),
+            secrets_previous_keys: previous.iter().map(|key| (*key).to_owned()).collect(),
+        };
+        let (current, previous) = settings(Some(&key), &[" ", &key]).keys().unwrap();
+        assert_eq!(current.unwrap().encode(), crate::store::sealed::SecretKey::parse(&key).unwrap().encode());
+        assert_eq!(previous.len(), 1, "blank entries are skipped");
+        assert!(settings(Some(" "), &[]).keys().unwrap().0.is_none(), "a blank key is no key");
+
+        let error = settings(Some("hunter2-not-a-key"), &[]).keys().unwrap_err().to_string();
+        assert_eq!(error, "--secrets-key is neither 64 hex digits nor base64");
+        let error = settings(None, &[&key, "c2hvcnQ="]).keys().unwrap_err().to_string();
+        assert_eq!(error, "--secrets-previous-keys: key 2 of 2 is 5 bytes long, not 32");
+    }
 }

@@ -12,12 +12,14 @@
 //! configured upstreams (Google), adding the host's credentials.
 //!
 //! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors);
-//! [`net`] the outbound network access every layer shares.
+//! [`net`] the outbound network access every layer shares; [`data_dir`] keeps the data
+//! folder private and holds the key that seals secrets at rest.
 //!
 //! [`serve`] wires them together on one listener.
 
 pub mod api;
 pub mod config;
+pub mod data_dir;
 pub mod envelope;
 pub mod gateway;
 pub mod net;
@@ -42,8 +44,19 @@ pub const ADMIN_KEY_FILE: &str = "admin-key";
 /// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate()?;
-    let store =
-        store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    data_dir::make_private(&config.data_dir)?;
+    let (sealer, key_source) = data_dir::secrets_sealer(&config.data_dir, &config.secrets)?;
+    let store = store::open(&config.data_dir, sealer).with_context(|| {
+        let mut context = format!("opening the store in {}", config.data_dir.display());
+        if key_source == data_dir::KeySource::Created {
+            context.push_str(&format!(
+                " (there was no {} file, so a new secrets key was made: if secrets were sealed under a key you \
+                 still have, put it back in that file or give it as --secrets-key)",
+                data_dir::SECRETS_KEY_FILE
+            ));
+        }
+        context
+    })?;
     let local_admin = store.bootstrap(&config.admin_email).await?;
     ensure_admin_key(&store, &config.data_dir, &config.admin_email).await?;
     let interrupted = store.fail_interrupted_runs().await?;

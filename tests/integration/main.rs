@@ -6,6 +6,7 @@ mod apps;
 mod attacks_api;
 mod attacks_outbound;
 mod attacks_quotas;
+mod attacks_secrets;
 mod attacks_templates;
 mod auth;
 mod backends;

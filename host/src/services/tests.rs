@@ -13,7 +13,8 @@ use crate::store::tenants::DEFAULT_TENANT;
 
 async fn services() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = crate::store::open(dir.path()).expect("store");
+    let sealer = crate::store::sealed::Sealer::new(&crate::store::sealed::SecretKey::generate(), &[]);
+    let store = crate::store::open(dir.path(), sealer).expect("store");
     store.bootstrap("admin@localhost").await.expect("bootstrap");
     (dir, router(super::ServiceState::new(store)))
 }

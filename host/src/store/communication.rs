@@ -5,12 +5,17 @@
 //! A message is queued in the transaction that stores it, so an acknowledged message is
 //! never lost; a message the dispatcher was sending when the process died is put back in
 //! the queue at the next start ([`Store::requeue_interrupted_messages`]).
+//!
+//! A registration's settings (URLs, signing secret, SMTP URL) are stored sealed
+//! ([`super::secrets`]) and opened only in memory, when read.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::idempotency::{IdempotencyKey, Written, write_once};
+use super::sealed::Sealer;
+use super::secrets::REGISTRATION_SETTINGS;
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 
 /// A registration as stored, secrets included (the service masks them in answers).
@@ -129,15 +134,17 @@ pub enum AttemptEnd {
 impl Store {
     pub async fn create_registration(&self, tenant_id: &str, new: NewRegistration) -> StoreResult<Registration> {
         let tenant_id = tenant_id.to_owned();
+        let sealer = self.sealer.clone();
         self.write(move |c| {
             super::apps::get(c, &tenant_id, &new.app_sid)?;
             let now = now_ms();
             let id = new_id("reg_");
+            let settings = REGISTRATION_SETTINGS.seal(&sealer, &tenant_id, &id, &new.settings.to_string());
             let inserted = c.execute(
                 "INSERT INTO comm_registrations (id, tenant_id, app_sid, channel_id, kind, settings, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
                  ON CONFLICT (tenant_id, app_sid, channel_id) DO NOTHING",
-                params![id, tenant_id, new.app_sid, new.channel_id, new.kind, new.settings.to_string(), new.status, now],
+                params![id, tenant_id, new.app_sid, new.channel_id, new.kind, settings, new.status, now],
             )?;
             if inserted == 0 {
                 return Err(StoreError::Conflict(format!(
@@ -145,26 +152,29 @@ impl Store {
                     new.app_sid, new.channel_id
                 )));
             }
-            registration(c, &tenant_id, &id)
+            registration(c, &sealer, &tenant_id, &id)
         })
         .await
     }
 
     pub async fn list_registrations(&self, tenant_id: &str, app_sid: Option<String>) -> StoreResult<Vec<Registration>> {
         let tenant_id = tenant_id.to_owned();
+        let sealer = self.sealer.clone();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{REGISTRATION_SELECT} WHERE tenant_id = ?1 AND (?2 IS NULL OR app_sid = ?2) ORDER BY app_sid, channel_id"
             ))?;
-            let rows = stmt.query_map(params![tenant_id, app_sid], registration_from_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let rows: Vec<SealedRegistration> =
+                stmt.query_map(params![tenant_id, app_sid], registration_from_row)?.collect::<Result<_, _>>()?;
+            rows.into_iter().map(|row| row.open(&sealer)).collect()
         })
         .await
     }
 
     pub async fn get_registration(&self, tenant_id: &str, id: &str) -> StoreResult<Registration> {
         let (tenant_id, id) = (tenant_id.to_owned(), id.to_owned());
-        self.read(move |c| registration(c, &tenant_id, &id)).await
+        let sealer = self.sealer.clone();
+        self.read(move |c| registration(c, &sealer, &tenant_id, &id)).await
     }
 
     pub async fn update_registration(
@@ -174,15 +184,19 @@ impl Store {
         patch: RegistrationPatch,
     ) -> StoreResult<Registration> {
         let (tenant_id, id) = (tenant_id.to_owned(), id.to_owned());
+        let sealer = self.sealer.clone();
         self.write(move |c| {
-            registration(c, &tenant_id, &id)?;
+            registration(c, &sealer, &tenant_id, &id)?;
+            let settings = patch
+                .settings
+                .map(|settings| REGISTRATION_SETTINGS.seal(&sealer, &tenant_id, &id, &settings.to_string()));
             c.execute(
                 "UPDATE comm_registrations
                  SET settings = coalesce(?3, settings), status = coalesce(?4, status), updated_at = ?5
                  WHERE id = ?1 AND tenant_id = ?2",
-                params![id, tenant_id, patch.settings.map(|s| s.to_string()), patch.status, now_ms()],
+                params![id, tenant_id, settings, patch.status, now_ms()],
             )?;
-            registration(c, &tenant_id, &id)
+            registration(c, &sealer, &tenant_id, &id)
         })
         .await
     }
@@ -318,6 +332,7 @@ impl Store {
 
     /// Claims up to `limit` messages due now: each becomes `sending` with a new attempt.
     pub async fn claim_due_messages(&self, limit: usize) -> StoreResult<Vec<Delivery>> {
+        let sealer = self.sealer.clone();
         self.write(move |c| {
             let now = now_ms();
             let ids: Vec<String> = c
@@ -328,7 +343,7 @@ impl Store {
                 )?
                 .query_map(params![now, limit as i64], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            ids.iter().map(|id| claim(c, id, now)).collect()
+            ids.iter().map(|id| claim(c, &sealer, id, now)).collect()
         })
         .await
     }
@@ -371,28 +386,47 @@ impl Store {
     }
 }
 
-const REGISTRATION_SELECT: &str =
-    "SELECT id, app_sid, channel_id, kind, settings, status, created_at, updated_at FROM comm_registrations";
+const REGISTRATION_SELECT: &str = "SELECT id, app_sid, channel_id, kind, settings, status, created_at, updated_at,
+        tenant_id
+     FROM comm_registrations";
 
-fn registration_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Registration> {
-    let settings: String = r.get(4)?;
-    Ok(Registration {
-        id: r.get(0)?,
-        app_sid: r.get(1)?,
-        channel_id: r.get(2)?,
-        kind: r.get(3)?,
-        settings: serde_json::from_str(&settings).unwrap_or(Value::Null),
-        status: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
+/// A registration as read, its settings still sealed.
+struct SealedRegistration {
+    registration: Registration,
+    tenant_id: String,
+    settings: String,
+}
+
+impl SealedRegistration {
+    fn open(self, sealer: &Sealer) -> StoreResult<Registration> {
+        let settings = REGISTRATION_SETTINGS.open(sealer, &self.tenant_id, &self.registration.id, &self.settings)?;
+        Ok(Registration { settings: serde_json::from_str(&settings).unwrap_or(Value::Null), ..self.registration })
+    }
+}
+
+fn registration_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRegistration> {
+    Ok(SealedRegistration {
+        registration: Registration {
+            id: r.get(0)?,
+            app_sid: r.get(1)?,
+            channel_id: r.get(2)?,
+            kind: r.get(3)?,
+            settings: Value::Null,
+            status: r.get(5)?,
+            created_at: r.get(6)?,
+            updated_at: r.get(7)?,
+        },
+        settings: r.get(4)?,
+        tenant_id: r.get(8)?,
     })
 }
 
-fn registration(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Registration> {
+fn registration(c: &Connection, sealer: &Sealer, tenant_id: &str, id: &str) -> StoreResult<Registration> {
     c.prepare_cached(&format!("{REGISTRATION_SELECT} WHERE id = ?1 AND tenant_id = ?2"))?
         .query_row(params![id, tenant_id], registration_from_row)
         .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("registration {id} not found")))
+        .ok_or_else(|| StoreError::NotFound(format!("registration {id} not found")))?
+        .open(sealer)
 }
 
 const MESSAGE_SELECT: &str = "SELECT id, app_sid, channel_id, recipient, subject, text, html, metadata,
@@ -448,7 +482,7 @@ fn attempts(c: &Connection, message_id: &str) -> StoreResult<Vec<Attempt>> {
 }
 
 /// Marks one message `sending` with a new attempt and reads what its delivery needs.
-fn claim(c: &Connection, id: &str, now: i64) -> StoreResult<Delivery> {
+fn claim(c: &Connection, sealer: &Sealer, id: &str, now: i64) -> StoreResult<Delivery> {
     let mut delivery = c
         .prepare_cached(
             "UPDATE comm_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = NULL,
@@ -476,7 +510,14 @@ fn claim(c: &Connection, id: &str, now: i64) -> StoreResult<Delivery> {
     )?
     .execute(params![id, delivery.0.attempt, now])?;
     let (tenant_id, registration_id) = (delivery.0.tenant_id.clone(), delivery.1);
-    delivery.0.registration =
-        registration(c, &tenant_id, &registration_id).ok().filter(|registration| registration.status == "active");
+    delivery.0.registration = match registration(c, sealer, &tenant_id, &registration_id) {
+        Ok(registration) => Some(registration).filter(|registration| registration.status == "active"),
+        Err(StoreError::NotFound(_)) => None,
+        Err(error) => {
+            // Delivered nowhere rather than with a secret that does not open.
+            tracing::error!(%error, message = id, "could not open the registration of a message");
+            None
+        }
+    };
     Ok(delivery.0)
 }

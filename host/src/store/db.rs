@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
+use super::sealed::Sealer;
 use super::{StoreError, StoreResult, migrations};
 
 /// Most jobs folded into one transaction; bounds the latency a large batch adds.
@@ -30,6 +31,8 @@ pub struct Store {
     readers: Arc<Readers>,
     /// Apps by sid, for the lookups every run makes; the apps module keeps it current.
     pub(super) app_cache: Arc<super::apps::AppCache>,
+    /// Seals the secret columns on write and opens them on read.
+    pub(super) sealer: Arc<Sealer>,
 }
 
 struct Readers {
@@ -38,11 +41,12 @@ struct Readers {
 }
 
 impl Store {
-    pub(super) fn open(path: &Path) -> anyhow::Result<Store> {
+    pub(super) fn open(path: &Path, sealer: Sealer) -> anyhow::Result<Store> {
         let mut writer = connect(path)?;
         let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "could not enable WAL mode (got {mode})");
         migrations::apply(&mut writer)?;
+        super::secrets::reseal_all(&mut writer, &sealer)?;
         // Checkpoints run on their own thread (below) so that commits never pay for them.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = connect(path)?;
@@ -66,6 +70,7 @@ impl Store {
             jobs,
             readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Arc::new(Semaphore::new(READERS)) }),
             app_cache: Arc::default(),
+            sealer: Arc::new(sealer),
         })
     }
 

@@ -9,9 +9,13 @@
 //!
 //! Each table family has its own module exposing async methods on [`Store`]; callers never
 //! see a `rusqlite` type, which keeps the interface narrow enough for another backend.
+//!
+//! Secrets (refresh tokens, webhook secrets, SMTP URLs, …) are stored [`sealed`] and opened
+//! only in memory; `secrets` lists their columns and re-seals them at open.
 
 mod db;
 mod migrations;
+mod secrets;
 
 pub mod apps;
 pub mod billing;
@@ -25,6 +29,7 @@ pub mod ledger;
 pub mod plugins;
 pub mod pulse;
 pub mod runs;
+pub mod sealed;
 pub mod sessions;
 pub mod sheets;
 pub mod tenants;
@@ -91,10 +96,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Opens (creating if needed) the database in `data_dir`.
-pub fn open(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)?;
-    Store::open(&data_dir.join("stage.db"))
+/// Opens (creating if needed) the database in `data_dir`, with `sealer` for its secrets:
+/// every stored secret is checked, and sealed under its current key, before this returns.
+pub fn open(data_dir: &Path, sealer: sealed::Sealer) -> anyhow::Result<Store> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(data_dir)?;
+    Store::open(&data_dir.join("stage.db"), sealer)
 }
 
 #[cfg(test)]
