@@ -44,11 +44,13 @@ fn main() {
         compiled_dir: dir.path().to_owned(),
         default_limits: Limits::default(),
         allow_private_egress: false,
+        components: stage_host::cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
     };
     let runtime = Runtime::new(config, Arc::new(NoServices)).unwrap();
     let response = builtins().into_iter().find(|s| s.manifest.kind == "response").unwrap();
     runtime_threads.block_on(async {
-        let step = runtime.prepare_step("response", Arc::from(response.wasm)).await.unwrap();
+        let step =
+            runtime.prepare_step("response", || async { anyhow::Ok(Arc::<[u8]>::from(response.wasm)) }).await.unwrap();
         let policy = Arc::new(Policy::default());
         let call = || StepCall {
             context: StepContext {

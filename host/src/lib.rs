@@ -12,11 +12,13 @@
 //! configured upstreams (Google), adding the host's credentials.
 //!
 //! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors);
-//! [`net`] the outbound network access every layer shares.
+//! [`net`] the outbound network access every layer shares; [`cache`] the one bounded cache
+//! type every layer uses for what it keeps in memory.
 //!
 //! [`serve`] wires them together on one listener.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod envelope;
 pub mod gateway;
@@ -79,6 +81,10 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             ..runtime::Limits::default()
         },
         allow_private_egress: config.steps.allow_private_egress,
+        components: cache::CacheLimits {
+            max_entries: config.caches.cache_component_entries,
+            max_weight: config.caches.cache_component_bytes,
+        },
     };
     let services = services::ServiceState {
         store: store.clone(),
@@ -101,12 +107,16 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         Arc::new(google_auth(&config.google)?),
     );
     let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
-    let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
-    let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone()));
+    let caches = &config.caches;
+    let kinds =
+        Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone(), caches.cache_plugin_entries));
+    let workflow_limits =
+        cache::CacheLimits { max_entries: caches.cache_workflow_entries, max_weight: caches.cache_workflow_bytes };
+    let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone(), workflow_limits));
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone() });
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
-    let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone()));
+    let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone(), caches.cache_backend_entries));
     Ok(api::AppState {
         store,
         services,

@@ -3,6 +3,7 @@
 mod common;
 
 mod apps;
+mod attacks_caches;
 mod auth;
 mod backends;
 mod bad_input;
