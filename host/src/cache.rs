@@ -388,14 +388,14 @@ mod tests {
             tokio::task::yield_now().await;
         }
         release.notify_one();
-        let values: Vec<Arc<u64>> = futures_join(callers).await;
+        let values: Vec<Arc<u64>> = join_all(callers).await;
         assert!(values.iter().all(|v| Arc::ptr_eq(v, &values[0]) && **v == 7));
         let stats = cache.stats();
         assert_eq!((stats.misses, stats.loads, stats.entries), (16, 1, 1));
         assert!(cache.lock().flights.is_empty());
     }
 
-    async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    async fn join_all<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
         let mut out = Vec::new();
         for handle in handles {
             out.push(handle.await.unwrap());
@@ -450,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn a_caller_dropped_mid_load_leaves_nothing_behind() {
         let cache = cache(10, 100);
-        let never = cache.get_or_load("k", || std::future::pending::<Result<u64, ()>>());
+        let never = cache.get_or_load("k", std::future::pending::<Result<u64, ()>>);
         assert!(tokio::time::timeout(std::time::Duration::ZERO, never).await.is_err());
         assert!(cache.lock().flights.is_empty());
         assert_eq!(get(&cache, "k", 2).await, 2);

@@ -94,10 +94,11 @@ async fn republishing_a_huge_workflow_file_and_running_it_keeps_memory_bounded()
         assert_eq!(counters(&workflows, &["entries", "invalidations"]), [1, cycle as u64], "{workflows}");
         assert!(workflows["weight"].as_u64().unwrap() <= workflows["maxWeight"].as_u64().unwrap());
     }
-    // Each parsed version of this file holds ~250 MiB; keeping them all reached ~2 GiB
-    // after six cycles. Now one is kept, plus the one being checked while publishing.
+    // Each parsed version of this file holds ~250 MiB (its templates); keeping them all
+    // passed 1.3 GiB at the fourth cycle and reached ~2 GiB at the sixth. Now one version
+    // is kept, plus the next one while it is checked for publishing: 0.3-0.85 GiB measured.
     eprintln!("peak RSS {} MiB", peak / MIB);
-    assert!(peak < 1024 * MIB, "peak RSS {} MiB", peak / MIB);
+    assert!(peak < 1280 * MIB, "peak RSS {} MiB", peak / MIB);
 }
 
 #[tokio::test]

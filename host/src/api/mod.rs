@@ -135,6 +135,7 @@ async fn runtime_stats(State(state): State<AppState>, _: Admin) -> ApiResult<ser
             "components": state.runtime.cache_stats(),
             "backends": state.backends.cache_stats(),
             "plugins": state.kinds.cache_stats(),
+            "apps": state.store.app_cache_stats(),
         },
     })))
 }
