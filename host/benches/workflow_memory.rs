@@ -44,9 +44,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// A kind of file: its name, how many fields its body has, and the value of field `i`.
+type Shape = (&'static str, usize, fn(usize) -> Value);
+
 fn main() {
     let catalog = vec![StepSpec::new("response", &["body"], &["status", "headers"])];
-    let shapes: [(&str, usize, fn(usize) -> Value); 3] = [
+    let shapes: [Shape; 3] = [
         ("short templates", 20_000, |i| json!(format!("{{{{ input.n }}}}-{i}"))),
         ("long templates", 200, |_| json!(format!("{{{{ input.n }}}} {}", "some text ".repeat(200)))),
         ("no templates", 20_000, |i| json!(format!("plain text number {i}"))),
