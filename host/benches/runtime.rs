@@ -49,11 +49,13 @@ fn main() {
         allow_private_egress: false,
         max_wall_time_ms: 60_000,
         quotas: stage_host::runtime::Quotas::default(),
+        components: stage_host::cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
     };
     let runtime = Runtime::new(config, Arc::new(NoServices(stage_host::net::Outbound::new()))).unwrap();
     let response = builtins().into_iter().find(|s| s.manifest.kind == "response").unwrap();
     runtime_threads.block_on(async {
-        let step = runtime.prepare_step("response", Arc::from(response.wasm)).await.unwrap();
+        let step =
+            runtime.prepare_step("response", || async { anyhow::Ok(Arc::<[u8]>::from(response.wasm)) }).await.unwrap();
         let policy = Arc::new(Policy::default());
         let call = || StepCall {
             context: StepContext {

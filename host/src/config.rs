@@ -47,6 +47,8 @@ pub struct Config {
     pub inference: InferenceSettings,
     #[command(flatten)]
     pub secrets: SecretsSettings,
+    #[command(flatten)]
+    pub caches: CacheSettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -136,6 +138,32 @@ pub struct BillingSettings {
     /// Base URL of the Stripe API (a Stripe-compatible server in tests).
     #[arg(long, env = "STAGE_STRIPE_BASE_URL", default_value = "https://api.stripe.com")]
     pub stripe_base_url: String,
+}
+
+/// Bounds of what the host keeps in memory between requests; past a bound the least recently
+/// used entries go first (and are loaded again when needed).
+#[derive(Debug, Clone, Args)]
+pub struct CacheSettings {
+    /// Estimated bytes of parsed workflow files kept in memory (a file weighs 10x its bytes
+    /// plus 12 KiB per template; a file heavier than this is parsed again for every run).
+    #[arg(long, env = "STAGE_CACHE_WORKFLOW_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub cache_workflow_bytes: u64,
+    /// Most app versions whose parsed workflow file is kept in memory.
+    #[arg(long, env = "STAGE_CACHE_WORKFLOW_ENTRIES", default_value_t = 1024)]
+    pub cache_workflow_entries: usize,
+    /// Bytes of compiled component images (with their linked instances) kept in memory; an
+    /// evicted component is loaded again from its artifact on disk.
+    #[arg(long, env = "STAGE_CACHE_COMPONENT_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub cache_component_bytes: u64,
+    /// Most compiled components kept in memory.
+    #[arg(long, env = "STAGE_CACHE_COMPONENT_ENTRIES", default_value_t = 256)]
+    pub cache_component_entries: usize,
+    /// Most app versions whose backend settings (manifest, policy, limits) are kept in memory.
+    #[arg(long, env = "STAGE_CACHE_BACKEND_ENTRIES", default_value_t = 4096)]
+    pub cache_backend_entries: usize,
+    /// Most plugin kinds (per tenant) whose manifest, policy and limits are kept in memory.
+    #[arg(long, env = "STAGE_CACHE_PLUGIN_ENTRIES", default_value_t = 4096)]
+    pub cache_plugin_entries: usize,
 }
 
 /// Where app backends' inference calls go.

@@ -12,12 +12,14 @@
 //! configured upstreams (Google), adding the host's credentials.
 //!
 //! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors);
-//! [`net`] the outbound network access every layer shares; [`data_dir`] keeps the data
-//! folder private and holds the key that seals secrets at rest.
+//! [`net`] the outbound network access every layer shares; [`cache`] the one bounded cache
+//! type every layer uses for what it keeps in memory; [`data_dir`] keeps the data folder
+//! private and holds the key that seals secrets at rest.
 //!
 //! [`serve`] wires them together on one listener.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod data_dir;
 pub mod envelope;
@@ -106,6 +108,10 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             per_tenant: config.quotas.tenant_max_concurrency,
             max_queued: config.quotas.tenant_max_queued,
         },
+        components: cache::CacheLimits {
+            max_entries: config.caches.cache_component_entries,
+            max_weight: config.caches.cache_component_bytes,
+        },
     };
     // Every connection the host makes goes through this client (and its pools).
     let outbound = net::Outbound::new();
@@ -132,7 +138,9 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         outbound,
     );
     let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
-    let kinds = Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone()));
+    let caches = &config.caches;
+    let kinds =
+        Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone(), caches.cache_plugin_entries));
     let templates = Arc::new(workflow::template::TemplateEngine::new(
         runtime.clone(),
         workflow::template::TemplateLimits {
@@ -140,12 +148,15 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             output_bytes: config.steps.template_output_bytes,
         },
     ));
-    let workflows = Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone(), templates.clone()));
+    let workflow_limits =
+        cache::CacheLimits { max_entries: caches.cache_workflow_entries, max_weight: caches.cache_workflow_bytes };
+    let workflows =
+        Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone(), templates.clone(), workflow_limits));
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone(), templates });
     let max_run = std::time::Duration::from_millis(config.quotas.max_run_ms);
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor, max_run));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
-    let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone()));
+    let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone(), caches.cache_backend_entries));
     Ok(api::AppState {
         store,
         services,

@@ -166,6 +166,22 @@ impl Server {
         assert_eq!(installed.status, 200, "{:?}", installed.body);
     }
 
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// The server's resident memory (`VmRSS` of `/proc/<pid>/status`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/<pid>/status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kib * 1024
+    }
+
     /// Stops the server the hard way (SIGKILL), as a crash would, and waits for it to die.
     pub fn crash(&self) {
         let mut child = self.child.lock().unwrap();
@@ -178,22 +194,6 @@ impl Server {
         let mut child = self.child.lock().unwrap();
         Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
         child.wait().expect("wait")
-    }
-
-    /// The server process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.lock().unwrap().id()
-    }
-
-    /// The server process's resident memory (`VmRSS`), in bytes.
-    pub fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
-        let kib = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .expect("VmRSS line");
-        kib * 1024
     }
 
     /// Creates tenant `id` (with the admin key) and returns a `Bearer` header of its first key.

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::auth::Caller;
+use super::backends::VersionBackend;
 use super::runs::load_error;
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
@@ -15,6 +16,7 @@ use crate::envelope::{ApiError, ApiResult, created, ok};
 use crate::store::apps::{App, AppPatch, AppVersion, FileGuard, NewApp};
 use crate::store::google::{GoogleCredentialStatus, GoogleRefreshToken};
 use crate::store::now_ms;
+use crate::workflow::loader::VersionFile;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -102,8 +104,10 @@ async fn publish(
         description: request.description.map(|d| check_description(&d)).transpose()?,
         config: check_config(request.config.unwrap_or_else(|| Value::Object(Map::new())))?,
     };
-    let guard = check_session(&state, &caller.tenant_id, &request.session_id).await?;
-    Ok(created(state.store.publish_app(&caller.tenant_id, &request.session_id, app, guard).await?))
+    let (guard, checked) = check_session(&state, &caller.tenant_id, &request.session_id).await?;
+    let app = state.store.publish_app(&caller.tenant_id, &request.session_id, app, guard).await?;
+    checked.published(&state, &app.sid, app.version);
+    Ok(created(app))
 }
 
 async fn republish(
@@ -112,16 +116,33 @@ async fn republish(
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<AppVersion> {
     let app = state.store.get_app(&caller.tenant_id, &sid).await?;
-    let guard = check_session(&state, &caller.tenant_id, &app.session_id).await?;
-    Ok(created(state.store.republish_app(&caller.tenant_id, &sid, guard).await?))
+    let (guard, checked) = check_session(&state, &caller.tenant_id, &app.session_id).await?;
+    let version = state.store.republish_app(&caller.tenant_id, &sid, guard).await?;
+    checked.published(&state, &sid, version.version);
+    Ok(created(version))
 }
 
-/// Checks what publishing a session would run (its workflow file and its backend); the
-/// guard fails the publish if any checked file changes before the snapshot.
-async fn check_session(state: &AppState, tenant_id: &str, session: &str) -> Result<FileGuard, ApiError> {
-    let workflows = state.workflows.check_session(tenant_id, session).await.map_err(load_error)?;
-    let backend = state.backends.check_session(tenant_id, session).await?;
-    Ok(workflows.and(backend))
+/// What publishing a session would run, checked: its workflow file and its backend.
+struct Checked {
+    workflows: VersionFile,
+    backend: VersionBackend,
+}
+
+impl Checked {
+    /// Makes the checked files the cached ones of the new version, dropping the app's older
+    /// versions from memory (runs and requests in flight keep what they hold).
+    fn published(self, state: &AppState, sid: &str, version: i64) {
+        state.workflows.published(sid, version, self.workflows);
+        state.backends.published(sid, version, self.backend);
+    }
+}
+
+/// Checks what publishing a session would run; the guard fails the publish if any checked
+/// file changes before the snapshot.
+async fn check_session(state: &AppState, tenant_id: &str, session: &str) -> Result<(FileGuard, Checked), ApiError> {
+    let (workflows_guard, workflows) = state.workflows.check_session(tenant_id, session).await.map_err(load_error)?;
+    let (backend_guard, backend) = state.backends.check_session(tenant_id, session).await?;
+    Ok((workflows_guard.and(backend_guard), Checked { workflows, backend }))
 }
 
 #[derive(Deserialize)]

@@ -127,9 +127,18 @@ impl MakeRequestId for NewRequestId {
     }
 }
 
-/// Counters of the wasm runtime (admin only).
+/// Counters of the wasm runtime and of the in-memory caches (admin only).
 async fn runtime_stats(State(state): State<AppState>, _: Admin) -> ApiResult<serde_json::Value> {
-    Ok(ok(serde_json::json!({ "components": state.runtime.cache_stats() })))
+    Ok(ok(serde_json::json!({
+        "components": state.runtime.component_stats(),
+        "caches": {
+            "workflows": state.workflows.cache_stats(),
+            "components": state.runtime.cache_stats(),
+            "backends": state.backends.cache_stats(),
+            "plugins": state.kinds.cache_stats(),
+            "apps": state.store.app_cache_stats(),
+        },
+    })))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -13,6 +13,7 @@ use super::auth::Caller;
 use crate::envelope::extract::{JsonBody, PathParams};
 use crate::envelope::{ApiError, ApiResult, ok};
 use crate::runtime::registry::StepManifest;
+use crate::store::StoreError;
 use crate::store::plugins::Plugin;
 
 pub(super) fn router() -> Router<AppState> {
@@ -70,10 +71,11 @@ async fn put(
             wasm.len()
         )));
     }
-    state.kinds.check_component(manifest.clone(), &wasm).await.map_err(|e| ApiError::validation(e.to_string()))?;
+    state.kinds.check_component(&manifest, &wasm).await.map_err(|e| ApiError::validation(e.to_string()))?;
     let manifest = serde_json::to_value(&manifest).unwrap_or(Value::Null);
+    let previous = previous_hash(&state, &caller.tenant_id, &kind).await?;
     let plugin = state.store.put_plugin(&caller.tenant_id, &kind, manifest, wasm).await?;
-    state.kinds.forget_plugin(&caller.tenant_id, &kind);
+    state.kinds.forget_plugin(&caller.tenant_id, &kind, previous.as_deref()).await;
     Ok(ok(plugin))
 }
 
@@ -94,7 +96,18 @@ async fn delete(
     Caller(caller): Caller,
     PathParams(kind): PathParams<String>,
 ) -> ApiResult<Value> {
+    let previous = previous_hash(&state, &caller.tenant_id, &kind).await?;
     state.store.delete_plugin(&caller.tenant_id, &kind).await?;
-    state.kinds.forget_plugin(&caller.tenant_id, &kind);
+    state.kinds.forget_plugin(&caller.tenant_id, &kind, previous.as_deref()).await;
     Ok(ok(json!({ "kind": kind, "deleted": true })))
+}
+
+/// The component hash a tenant's plugin has before it is replaced or deleted, so that its
+/// cached component can be dropped once no plugin uses it.
+async fn previous_hash(state: &AppState, tenant_id: &str, kind: &str) -> Result<Option<String>, ApiError> {
+    match state.store.get_plugin(tenant_id, kind).await {
+        Ok(plugin) => Ok(Some(plugin.hash)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! * One [`wasmtime::Engine`] (component model, pooling allocator, copy-on-write memory
 //!   images, epoch interruption driven by a ticker thread).
-//! * Components are compiled once per content hash and cached in memory and on disk
-//!   ([`cache`]); each gets an `InstancePre`, and every invocation runs in a fresh `Store`.
+//! * Components are compiled once per content hash and cached in memory (bounded, least
+//!   recently used first) and on disk ([`cache`]); each gets an `InstancePre`, kept with
+//!   its component, and every invocation runs in a fresh `Store`.
 //! * Every invocation has limits ([`limits`]); its outbound HTTP passes the capability
 //!   [`policy`] in the wasi:http `send_request` hook ([`outbound`]), which also routes
 //!   requests to the embedded services or configured upstreams and injects credentials through the
@@ -24,18 +25,17 @@ pub mod retry;
 mod sandbox;
 mod step;
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use self::admission::{Admission, Busy, Quotas, Slot};
 pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost, RequestBody};
-pub use self::cache::CacheStats;
+pub use self::cache::ComponentStats;
 pub use self::capture::LogLine;
 pub use self::limits::Limits;
 pub use self::outbound::{BoxFuture, CredentialError, Gateway, Identity, OutboundReport, Route};
@@ -46,6 +46,7 @@ use self::backend::BackendPre;
 use self::cache::ComponentCache;
 use self::sandbox::Sandbox;
 use self::step::StepPre;
+use crate::cache::{CacheLimits, CacheStats};
 
 /// How often the epoch advances; guests yield every few ticks and are stopped at their
 /// deadline on a tick.
@@ -71,6 +72,8 @@ pub struct RuntimeConfig {
     pub max_wall_time_ms: u64,
     /// How tenants share the runtime.
     pub quotas: Quotas,
+    /// Bounds of the compiled components kept in memory (weighed by their image bytes).
+    pub components: CacheLimits,
 }
 
 /// The process's wasm runtime. Cheap to share behind an `Arc`.
@@ -79,15 +82,10 @@ pub struct Runtime {
     step_linker: Linker<Sandbox>,
     backend_linker: Linker<Sandbox>,
     cache: ComponentCache,
-    step_pres: Prepared<StepPre<Sandbox>>,
-    backend_pres: Prepared<BackendPre>,
     gateway: Arc<dyn Gateway>,
     admission: Admission,
     config: RuntimeConfig,
 }
-
-/// Linked components by content hash; concurrent callers for one hash share one link.
-type Prepared<P> = Mutex<HashMap<String, Arc<OnceCell<P>>>>;
 
 /// A step component ready to instantiate: its content hash names it.
 #[derive(Clone)]
@@ -137,22 +135,12 @@ impl Runtime {
             }
         })?;
 
-        let cache = ComponentCache::new(engine.clone(), &config.compiled_dir)?;
+        let cache = ComponentCache::new(engine.clone(), &config.compiled_dir, config.components)?;
         // A slot runs at most two instances at once (a backend and the step it starts).
         let admission = Admission::new(config.quotas, MAX_CONCURRENT_INSTANCES as usize / 2);
         let step_linker = step::linker(&engine)?;
         let backend_linker = backend::linker(&engine)?;
-        Ok(Runtime {
-            engine,
-            step_linker,
-            backend_linker,
-            cache,
-            step_pres: Mutex::default(),
-            backend_pres: Mutex::default(),
-            gateway,
-            admission,
-            config,
-        })
+        Ok(Runtime { engine, step_linker, backend_linker, cache, gateway, admission, config })
     }
 
     /// Slots of work per tenant (runs, backend requests).
@@ -175,43 +163,38 @@ impl Runtime {
         self.config.default_limits
     }
 
-    /// Compiles (or finds) a step component and links it against the step world.
-    pub async fn prepare_step(&self, hash: &str, wasm: Arc<[u8]>) -> anyhow::Result<PreparedStep> {
-        let pre = self
-            .prepare(&self.step_pres, hash, wasm, |component| {
-                Ok(StepPre::new(self.step_linker.instantiate_pre(component)?)?)
-            })
-            .await?;
+    /// Finds (or compiles) the step component whose SHA-256 is `hash` and links it against
+    /// the step world. `wasm` gives its bytes, asked for only when the component is neither
+    /// in memory nor in the artifact folder.
+    pub async fn prepare_step<F, Fut>(&self, hash: &str, wasm: F) -> anyhow::Result<PreparedStep>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Arc<[u8]>>>,
+    {
+        let compiled = self.cache.compiled(hash, wasm).await?;
+        let pre = linked(&compiled.step, || Ok(StepPre::new(self.step_linker.instantiate_pre(&compiled.component)?)?))?;
         Ok(PreparedStep { hash: hash.to_owned(), pre })
     }
 
-    /// Compiles (or finds) a backend component and links it against the backend world; an
-    /// error says why the component is not a usable backend.
-    pub async fn prepare_backend(&self, hash: &str, wasm: Arc<[u8]>) -> anyhow::Result<PreparedBackend> {
-        let pre = self
-            .prepare(&self.backend_pres, hash, wasm, |component| {
-                Ok(BackendPre::new(self.backend_linker.instantiate_pre(component)?)?)
-            })
-            .await?;
+    /// Finds (or compiles, as [`Runtime::prepare_step`]) a backend component and links it
+    /// against the backend world; an error says why the component is not a usable backend.
+    pub async fn prepare_backend<F, Fut>(&self, hash: &str, wasm: F) -> anyhow::Result<PreparedBackend>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Arc<[u8]>>>,
+    {
+        let compiled = self.cache.compiled(hash, wasm).await?;
+        let pre = linked(&compiled.backend, || {
+            Ok(BackendPre::new(self.backend_linker.instantiate_pre(&compiled.component)?)?)
+        })?;
         Ok(PreparedBackend { hash: hash.to_owned(), pre })
     }
 
-    /// The linked form of the component `hash` in `prepared`, compiling and linking it once.
-    async fn prepare<P: Clone>(
-        &self,
-        prepared: &Prepared<P>,
-        hash: &str,
-        wasm: Arc<[u8]>,
-        link: impl FnOnce(&wasmtime::component::Component) -> anyhow::Result<P>,
-    ) -> anyhow::Result<P> {
-        let cell = prepared.lock().expect("runtime poisoned").entry(hash.to_owned()).or_default().clone();
-        let linked = cell
-            .get_or_try_init(|| async {
-                let component = self.cache.component(hash, wasm).await?;
-                link(&component)
-            })
-            .await?;
-        Ok(linked.clone())
+    /// Drops the component `hash` (and its linked forms) from memory, e.g. when the last
+    /// plugin using it is deleted; its users keep it until they are done, and a later
+    /// prepare loads it again from its artifact on disk.
+    pub fn forget_component(&self, hash: &str) -> bool {
+        self.cache.forget(hash)
     }
 
     /// Serves one request with a fresh instance of a prepared backend, under `call.limits`.
@@ -233,9 +216,24 @@ impl Runtime {
         Ok(step::invoke_bare(&self.engine, &step.pre, self.gateway.clone(), input).await?)
     }
 
-    pub fn cache_stats(&self) -> CacheStats {
+    pub fn component_stats(&self) -> ComponentStats {
         self.cache.stats()
     }
+
+    /// The counters of the in-memory component cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.cache_stats()
+    }
+}
+
+/// The linked form in `slot`, made by `link` on first use. A failed link is not kept (it
+/// is cheap next to the compile, which is).
+fn linked<P: Clone>(slot: &OnceLock<P>, link: impl FnOnce() -> anyhow::Result<P>) -> anyhow::Result<P> {
+    if let Some(pre) = slot.get() {
+        return Ok(pre.clone());
+    }
+    let pre = link()?;
+    Ok(slot.get_or_init(|| pre).clone())
 }
 
 #[cfg(test)]
@@ -277,17 +275,22 @@ mod tests {
         }
     }
 
-    fn chaos() -> Arc<[u8]> {
-        std::fs::read(concat!(env!("OUT_DIR"), "/fixtures/chaos.wasm")).unwrap().into()
+    async fn chaos() -> anyhow::Result<Arc<[u8]>> {
+        Ok(std::fs::read(concat!(env!("OUT_DIR"), "/fixtures/chaos.wasm"))?.into())
     }
 
     fn runtime(dir: &std::path::Path) -> Runtime {
+        runtime_with(dir, CacheLimits { max_entries: 16, max_weight: u64::MAX })
+    }
+
+    fn runtime_with(dir: &std::path::Path, components: CacheLimits) -> Runtime {
         let config = RuntimeConfig {
             compiled_dir: dir.to_owned(),
             default_limits: Limits { wall_time_ms: 500, memory_bytes: 16 * 1024 * 1024, ..Limits::default() },
             allow_private_egress: false,
             max_wall_time_ms: 60_000,
             quotas: Quotas::default(),
+            components,
         };
         Runtime::new(config, Arc::new(EchoGateway(crate::net::Outbound::new()))).unwrap()
     }
@@ -315,7 +318,7 @@ mod tests {
         let runtime = runtime(dir.path());
         let limits = runtime.default_limits();
         let started = Instant::now();
-        let step = runtime.prepare_step("chaos", chaos()).await.unwrap();
+        let step = runtime.prepare_step("chaos", chaos).await.unwrap();
         eprintln!("compile: {:?}", started.elapsed());
 
         let echo = runtime
@@ -395,11 +398,40 @@ mod tests {
                 .unwrap();
         }
         eprintln!("echo invocation: {:?} each", started.elapsed() / 100);
-        assert_eq!(runtime.cache_stats(), CacheStats { compiled: 1, loaded_from_disk: 0, in_memory: 1 });
+        assert_eq!(runtime.component_stats(), ComponentStats { compiled: 1, loaded_from_disk: 0, in_memory: 1 });
 
         // A second runtime on the same folder loads the artifact instead of compiling.
         let again = self::tests::runtime(dir.path());
-        again.prepare_step("chaos", chaos()).await.unwrap();
-        assert_eq!(again.cache_stats(), CacheStats { compiled: 0, loaded_from_disk: 1, in_memory: 1 });
+        again.prepare_step("chaos", chaos).await.unwrap();
+        assert_eq!(again.component_stats(), ComponentStats { compiled: 0, loaded_from_disk: 1, in_memory: 1 });
+    }
+
+    #[tokio::test]
+    async fn an_evicted_component_is_loaded_again_from_disk_and_its_users_keep_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime_with(dir.path(), CacheLimits { max_entries: 1, max_weight: u64::MAX });
+        let response = registry::builtins().into_iter().find(|step| step.manifest.kind == "response").unwrap();
+        let response_wasm = || async { anyhow::Ok(Arc::<[u8]>::from(response.wasm)) };
+        let held = runtime.prepare_step("chaos", chaos).await.unwrap();
+        runtime.prepare_step("response", response_wasm).await.unwrap();
+        assert_eq!(runtime.cache_stats().evictions, 1);
+        let limits = runtime.default_limits();
+        let echo = json_call(&runtime, &held, limits).await;
+        assert!(echo.is_ok(), "an evicted component stays usable by its holder: {echo:?}");
+
+        let no_bytes = || async { anyhow::bail!("the bytes are not needed: the artifact is on disk") };
+        runtime.prepare_step("chaos", no_bytes).await.unwrap();
+        assert_eq!(runtime.component_stats(), ComponentStats { compiled: 2, loaded_from_disk: 1, in_memory: 1 });
+        assert!(runtime.cache_stats().weight > 0, "weighed by its image");
+
+        assert!(runtime.forget_component("chaos"));
+        assert_eq!(runtime.component_stats().in_memory, 0);
+        let Err(missing) = runtime.prepare_step("other", no_bytes).await else { panic!("no artifact, no bytes") };
+        assert!(missing.to_string().contains("not needed"), "{missing}");
+        assert_eq!(runtime.cache_stats().load_failures, 1);
+    }
+
+    async fn json_call(runtime: &Runtime, step: &PreparedStep, limits: Limits) -> Result<String, StepFailure> {
+        runtime.invoke_step(step, call(serde_json::json!({ "mode": "echo" }), Policy::default(), limits)).await.outcome
     }
 }

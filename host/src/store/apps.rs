@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::files::snapshot;
 use super::sessions::resolve;
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
+use crate::cache::{Cache, CacheLimits, CacheStats};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,51 +157,56 @@ impl Store {
 }
 
 /// Apps by sid with their tenant, filled by [`Store::find_app`] and emptied of an app
-/// whenever this module changes it.
-#[derive(Default)]
-pub(super) struct AppCache(std::sync::Mutex<CachedApps>);
+/// whenever this module changes it (which also drops a lookup in flight, so that a lookup
+/// racing a change does not cache stale data). Bounded: an app weighs 1 KiB plus its
+/// config's and repository's JSON.
+pub(super) struct AppCache(Cache<String, (String, App)>);
 
-#[derive(Default)]
-struct CachedApps {
-    apps: std::collections::HashMap<String, (String, App)>,
-    /// Bumped by every change, so that a lookup racing a change does not cache stale data.
-    generation: u64,
+/// Most apps kept, and their most estimated bytes.
+const APP_CACHE_LIMITS: CacheLimits = CacheLimits { max_entries: 16 * 1024, max_weight: 64 * 1024 * 1024 };
+
+impl Default for AppCache {
+    fn default() -> AppCache {
+        AppCache(Cache::new(APP_CACHE_LIMITS, |(_, app): &(String, App)| {
+            let repository = app.repository.as_ref().map_or(0, |r| r.to_string().len());
+            (1024 + app.config.to_string().len() + repository) as u64
+        }))
+    }
 }
 
 impl AppCache {
-    /// The cached entry, or the generation a lookup must still see to cache its result.
-    fn get(&self, sid: &str) -> Result<(String, App), u64> {
-        let cached = self.0.lock().expect("app cache poisoned");
-        cached.apps.get(sid).cloned().ok_or(cached.generation)
-    }
-
-    fn put(&self, sid: &str, entry: (String, App), generation: u64) {
-        let mut cached = self.0.lock().expect("app cache poisoned");
-        if cached.generation == generation {
-            cached.apps.insert(sid.to_owned(), entry);
-        }
-    }
-
     fn forget(&self, sid: &str) {
-        let mut cached = self.0.lock().expect("app cache poisoned");
-        cached.generation += 1;
-        cached.apps.remove(sid);
+        self.0.invalidate(&sid.to_owned());
     }
+}
+
+/// An app lookup that did not find one (not cached) or failed.
+enum Lookup {
+    Missing,
+    Failed(StoreError),
 }
 
 impl Store {
     /// An app by sid whatever its tenant, with the tenant id (for routes addressed by app,
     /// such as runs, whose callers may be end users rather than API keys).
     pub async fn find_app(&self, sid: &str) -> StoreResult<Option<(String, App)>> {
-        let generation = match self.app_cache.get(sid) {
-            Ok(entry) => return Ok(Some(entry)),
-            Err(generation) => generation,
-        };
-        let found = self.find_app_uncached(sid).await?;
-        if let Some(entry) = &found {
-            self.app_cache.put(sid, entry.clone(), generation);
+        let found = self
+            .app_cache
+            .0
+            .get_or_load(sid.to_owned(), || async {
+                self.find_app_uncached(sid).await.map_err(Lookup::Failed)?.ok_or(Lookup::Missing)
+            })
+            .await;
+        match found {
+            Ok(entry) => Ok(Some((*entry).clone())),
+            Err(Lookup::Missing) => Ok(None),
+            Err(Lookup::Failed(e)) => Err(e),
         }
-        Ok(found)
+    }
+
+    /// The counters of the cache of apps by sid.
+    pub fn app_cache_stats(&self) -> CacheStats {
+        self.app_cache.0.stats()
     }
 
     async fn find_app_uncached(&self, sid: &str) -> StoreResult<Option<(String, App)>> {

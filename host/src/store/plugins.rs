@@ -78,6 +78,16 @@ impl Store {
         .await
     }
 
+    /// Whether any plugin, of any tenant, has the component whose SHA-256 is `hash`.
+    pub async fn plugin_component_in_use(&self, hash: &str) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM plugins WHERE hash = ?1)")?
+                .query_row([&hash], |r| r.get(0))?)
+        })
+        .await
+    }
+
     pub async fn delete_plugin(&self, tenant_id: &str, kind: &str) -> StoreResult<()> {
         let (tenant_id, kind) = (tenant_id.to_owned(), kind.to_owned());
         self.write(move |c| {

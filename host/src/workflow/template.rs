@@ -416,7 +416,7 @@ impl TemplateEngine {
         self.sandbox
             .get_or_try_init(|| async {
                 let hash = crate::store::sha256_hex(SANDBOX_WASM);
-                self.runtime.prepare_step(&hash, Arc::from(SANDBOX_WASM)).await
+                self.runtime.prepare_step(&hash, || async { anyhow::Ok(Arc::<[u8]>::from(SANDBOX_WASM)) }).await
             })
             .await
     }
@@ -818,6 +818,7 @@ pub(crate) mod tests {
             allow_private_egress: false,
             max_wall_time_ms: 60_000,
             quotas: crate::runtime::Quotas::default(),
+            components: crate::cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
         };
         TemplateEngine::new(
             Arc::new(Runtime::new(config, Arc::new(Nowhere(crate::net::Outbound::new()))).unwrap()),

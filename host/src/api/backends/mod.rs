@@ -11,14 +11,16 @@
 //! framed by the host and its cookies are scoped to the app ([`app_headers::sanitize`]).
 //!
 //! Publishing validates and precompiles the backend, so a broken component fails publish
-//! (422) and the first request does not compile.
+//! (422) and the first request does not compile. A version's backend settings (component
+//! hash, policy, limits) are kept in a bounded [`Cache`]; the compiled component is asked
+//! of the runtime by hash for each request (a hit in memory, else its artifact on disk,
+//! else the version's bytes), and publishing a version drops the app's older versions.
 
 mod compute;
 pub mod manifest;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -34,6 +36,7 @@ use self::compute::AppCompute;
 use super::AppState;
 use super::auth::RunCaller;
 use super::runs::find_app_for;
+use crate::cache::{Cache, CacheLimits, CacheStats};
 use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
 use crate::runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
@@ -54,57 +57,95 @@ pub(super) fn router() -> Router<AppState> {
         .route("/stage/{app}/api/{*rest}", any(serve))
 }
 
-/// A published version's backend, ready to serve.
+/// A published version's backend, ready to serve one request.
 pub struct Backend {
     prepared: PreparedBackend,
     policy: Arc<Policy>,
     limits: Limits,
 }
 
-/// A version's backend, `None` when it has none.
-type VersionBackend = Option<Arc<Backend>>;
+/// A version's backend as cached: everything but the compiled component; `None` when the
+/// version has no backend.
+pub struct VersionBackend(Option<BackendSettings>);
+
+struct BackendSettings {
+    hash: String,
+    policy: Arc<Policy>,
+    limits: Limits,
+    /// Estimated bytes in memory.
+    weight: u64,
+}
+
+/// Most estimated bytes of backend settings kept in memory (a backend weighs 1 KiB plus 4x
+/// its manifest).
+const BACKEND_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Backends of app versions, loaded once per version (a version never changes).
 pub struct Backends {
     store: Store,
     runtime: Arc<Runtime>,
     defaults: Limits,
-    versions: Mutex<HashMap<(String, i64), VersionBackend>>,
+    versions: Cache<(String, i64), VersionBackend>,
 }
 
 impl Backends {
-    pub fn new(store: Store, runtime: Arc<Runtime>) -> Backends {
+    /// Backends keeping the settings of at most `max_versions` app versions in memory.
+    pub fn new(store: Store, runtime: Arc<Runtime>, max_versions: usize) -> Backends {
         let defaults =
             Limits { input_bytes: DEFAULT_BODY_BYTES, output_bytes: DEFAULT_BODY_BYTES, ..runtime.default_limits() };
-        Backends { store, runtime, defaults, versions: Mutex::default() }
+        let limits = CacheLimits { max_entries: max_versions, max_weight: BACKEND_CACHE_BYTES };
+        let versions = Cache::new(limits, |backend: &VersionBackend| backend.0.as_ref().map_or(0, |b| b.weight));
+        Backends { store, runtime, defaults, versions }
     }
 
     /// The backend of an app version, `None` when the version has none.
-    pub async fn of_version(&self, sid: &str, version: i64) -> Result<Option<Arc<Backend>>, ApiError> {
-        let key = (sid.to_owned(), version);
-        if let Some(backend) = self.versions.lock().expect("backends poisoned").get(&key) {
-            return Ok(backend.clone());
-        }
-        let wasm = self.store.app_version_file(sid, version, WASM_PATH).await?;
-        let manifest = self.store.app_version_file(sid, version, manifest::MANIFEST_PATH).await?;
-        let backend = self.load(wasm, manifest).await?.map(Arc::new);
-        self.versions.lock().expect("backends poisoned").insert(key, backend.clone());
-        Ok(backend)
+    pub async fn of_version(&self, sid: &str, version: i64) -> Result<Option<Backend>, ApiError> {
+        let cached = self
+            .versions
+            .get_or_load((sid.to_owned(), version), || async {
+                let wasm = self.store.app_version_file(sid, version, WASM_PATH).await?;
+                let manifest = self.store.app_version_file(sid, version, manifest::MANIFEST_PATH).await?;
+                self.load(wasm, manifest).await
+            })
+            .await?;
+        let Some(settings) = &cached.0 else { return Ok(None) };
+        let wasm = || async {
+            let bytes = self.store.app_version_file(sid, version, WASM_PATH).await?;
+            bytes.map(Arc::from).ok_or_else(|| anyhow::anyhow!("{WASM_PATH} of app {sid} version {version} is gone"))
+        };
+        let prepared = self.runtime.prepare_backend(&settings.hash, wasm).await.map_err(|e| {
+            ApiError::internal(format!("the backend of app {sid} (version {version}) could not be loaded: {e:#}"))
+        })?;
+        Ok(Some(Backend { prepared, policy: settings.policy.clone(), limits: settings.limits }))
     }
 
     /// Checks (and precompiles) a session's backend before it is published, returning the
-    /// guard that makes the publish fail if the files change in between.
-    pub async fn check_session(&self, tenant_id: &str, session: &str) -> Result<FileGuard, ApiError> {
+    /// guard that makes the publish fail if the files change in between, and the checked
+    /// backend for [`Backends::published`].
+    pub async fn check_session(&self, tenant_id: &str, session: &str) -> Result<(FileGuard, VersionBackend), ApiError> {
         let wasm = self.store.read_file(tenant_id, session, WASM_PATH, None).await?.map(|f| f.bytes);
         let manifest = self.store.read_file(tenant_id, session, manifest::MANIFEST_PATH, None).await?.map(|f| f.bytes);
         let guard = FileGuard::default()
             .expect(WASM_PATH, wasm.as_deref().map(sha256_hex))
             .expect(manifest::MANIFEST_PATH, manifest.as_deref().map(sha256_hex));
-        self.load(wasm, manifest).await?;
-        Ok(guard)
+        let checked = self.load(wasm, manifest).await?;
+        Ok((guard, checked))
     }
 
-    async fn load(&self, wasm: Option<Vec<u8>>, manifest: Option<Vec<u8>>) -> Result<Option<Backend>, ApiError> {
+    /// Records that `checked` was published as `version` of app `sid`: it becomes that
+    /// version's entry, and the app's older versions are dropped.
+    pub fn published(&self, sid: &str, version: i64, checked: VersionBackend) {
+        self.versions.invalidate_where(|(app, older)| app == sid && *older < version);
+        self.versions.insert((sid.to_owned(), version), checked);
+    }
+
+    /// The counters of the backend settings cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.versions.stats()
+    }
+
+    /// Validates a backend's files and compiles (or finds) its component.
+    async fn load(&self, wasm: Option<Vec<u8>>, manifest: Option<Vec<u8>>) -> Result<VersionBackend, ApiError> {
         let Some(wasm) = wasm else {
             if manifest.is_some() {
                 return Err(ApiError::validation(format!(
@@ -112,18 +153,25 @@ impl Backends {
                     manifest::MANIFEST_PATH
                 )));
             }
-            return Ok(None);
+            return Ok(VersionBackend(None));
         };
+        let weight = 1024 + 4 * manifest.as_ref().map_or(0, Vec::len) as u64;
         let manifest = manifest::parse(manifest.as_deref(), self.defaults, self.runtime.max_wall_time_ms())
             .map_err(|problems| super::file_problems(manifest::MANIFEST_PATH, &problems))?;
         let hash = sha256_hex(&wasm);
-        let prepared = self.runtime.prepare_backend(&hash, wasm.into()).await.map_err(|e| {
+        let wasm: Arc<[u8]> = wasm.into();
+        self.runtime.prepare_backend(&hash, || async move { Ok(wasm) }).await.map_err(|e| {
             ApiError::validation(format!(
                 "{WASM_PATH} is not a usable backend: {e:#} (a backend is a wasi:http/proxy component, \
                  e.g. a Rust crate built with `cargo build --target wasm32-wasip2`)"
             ))
         })?;
-        Ok(Some(Backend { prepared, policy: Arc::new(manifest.policy), limits: manifest.limits }))
+        Ok(VersionBackend(Some(BackendSettings {
+            hash,
+            policy: Arc::new(manifest.policy),
+            limits: manifest.limits,
+            weight,
+        })))
     }
 }
 
