@@ -4,7 +4,8 @@
 //! axum route on the same server) as the baseline. Prints runs/s, p50/p99 and ratios.
 //!
 //! Run: `cargo bench -p stage-host --bench runs` (STAGE_BENCH_SECONDS, STAGE_BENCH_CONCURRENCY,
-//! STAGE_BENCH_STEPS=response|pulse for a shorter workflow, STAGE_BENCH_BIN for another build)
+//! STAGE_BENCH_STEPS=response|pulse for a shorter workflow, =expressions for one response
+//! step whose templates are not plain lookups, STAGE_BENCH_BIN for another build)
 
 mod support;
 
@@ -60,6 +61,11 @@ async fn publish(client: &reqwest::Client, base: &str, variant: Option<&str>) ->
         Some("pulse") => {
             json!([event, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}" } } }])
         }
+        // Templates that are not plain lookups: evaluated by the template engine (in the
+        // template sandbox since the hardening issue, in the host before).
+        Some("expressions") => json!([{ "response": { "status": 201, "body": {
+            "email": "{{ input.email | lower }}", "cents": "{{ input.amountCents * 2 }}"
+        } } }]),
         _ => {
             json!([event, audit, { "response": { "status": 201, "body": { "eventId": "{{ steps.event.id }}", "seq": "{{ steps.audit.seq }}" } } }])
         }

@@ -7,35 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use stage_host::runtime::policy::Target;
 use stage_host::runtime::registry::builtins;
-use stage_host::runtime::{
-    BoxFuture, CredentialError, Gateway, Identity, Limits, Policy, Runtime, RuntimeConfig, StepCall, StepContext,
-};
-
-struct NoServices(stage_host::net::Outbound);
-
-impl Gateway for NoServices {
-    fn outbound(&self) -> &stage_host::net::Outbound {
-        &self.0
-    }
-    fn internal(
-        &self,
-        _: &str,
-        _: http::Request<Bytes>,
-        _: &Identity,
-    ) -> BoxFuture<'static, Option<http::Response<Bytes>>> {
-        Box::pin(async { None })
-    }
-    fn credentials(
-        &self,
-        _: &Target<'_>,
-        _: &Identity,
-    ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, CredentialError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
+use stage_host::runtime::{Identity, Limits, NoServices, Policy, Runtime, RuntimeConfig, StepCall, StepContext};
 
 const ITERATIONS: u32 = 20_000;
 const INPUT: &str = r#"{"status":201,"body":{"ok":true}}"#;

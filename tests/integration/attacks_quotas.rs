@@ -174,6 +174,8 @@ async fn a_tenant_at_its_limit_gets_429_while_another_tenant_keeps_its_share() {
     let counted = server.send(Method::GET, &format!("/stage/{quick}/api/counter"), None, Some(&other)).await;
     assert_eq!((counted.status, &counted.body), (200, &json!({ "count": 1 })));
     assert_eq!(server.get("/healthz").await.status, 200);
+    let rss = server.rss_bytes();
+    assert!(rss < 400 * 1024 * 1024, "the server holds {} MiB during the attack", rss / (1024 * 1024));
 
     // Once the gate opens, acme's runs all finish, the queued ones after the first two.
     gate.open();

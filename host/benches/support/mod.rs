@@ -15,18 +15,32 @@ use http_body_util::{BodyExt, Full};
 /// Creates a session holding `files` (path → text or `{content, encoding}`), publishes it,
 /// and answers the app's sid.
 pub async fn publish(client: &reqwest::Client, base: &str, files: serde_json::Value) -> String {
-    let session: serde_json::Value =
-        client.post(format!("{base}/api/v1/stage/sessions")).send().await.unwrap().json().await.unwrap();
+    publish_with(client, base, None, files).await
+}
+
+/// [`publish`] as the caller whose `Authorization` is `auth` (else the local admin).
+pub async fn publish_with(
+    client: &reqwest::Client,
+    base: &str,
+    auth: Option<&str>,
+    files: serde_json::Value,
+) -> String {
+    let post = |path: String| {
+        let request = client.post(format!("{base}{path}"));
+        match auth {
+            Some(auth) => request.header("authorization", auth),
+            None => request,
+        }
+    };
+    let session: serde_json::Value = post("/api/v1/stage/sessions".into()).send().await.unwrap().json().await.unwrap();
     let id = session["data"]["id"].as_str().unwrap();
-    let pushed = client
-        .post(format!("{base}/api/v1/stage/sessions/{id}/push"))
+    let pushed = post(format!("/api/v1/stage/sessions/{id}/push"))
         .json(&serde_json::json!({ "files": files }))
         .send()
         .await
         .unwrap();
     assert_eq!(pushed.status(), 200);
-    let app: serde_json::Value = client
-        .post(format!("{base}/api/v1/stage/apps"))
+    let app: serde_json::Value = post("/api/v1/stage/apps".into())
         .json(&serde_json::json!({ "sessionId": id, "name": "Bench" }))
         .send()
         .await

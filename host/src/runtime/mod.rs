@@ -38,7 +38,7 @@ pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost,
 pub use self::cache::ComponentStats;
 pub use self::capture::LogLine;
 pub use self::limits::Limits;
-pub use self::outbound::{BoxFuture, CredentialError, Gateway, Identity, OutboundReport, Route};
+pub use self::outbound::{BoxFuture, CredentialError, Gateway, Identity, NoServices, OutboundReport, Route};
 pub use self::policy::{Destination, Policy};
 pub use self::step::{ErrorClass, Invocation, StepCall, StepContext, StepFailure};
 

@@ -62,6 +62,34 @@ pub trait Gateway: Send + Sync + 'static {
     }
 }
 
+/// A gateway with no internal services and no credentials: guests reach only what the
+/// outbound client and their policy allow. For runtimes that serve no platform (the
+/// runtime benchmark, unit tests of the template sandbox).
+pub struct NoServices(pub net::Outbound);
+
+impl Gateway for NoServices {
+    fn outbound(&self) -> &net::Outbound {
+        &self.0
+    }
+
+    fn internal(
+        &self,
+        _: &str,
+        _: http::Request<Bytes>,
+        _: &Identity,
+    ) -> BoxFuture<'static, Option<http::Response<Bytes>>> {
+        Box::pin(async { None })
+    }
+
+    fn credentials(
+        &self,
+        _: &Target<'_>,
+        _: &Identity,
+    ) -> BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, CredentialError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
 /// Why the host could not add credentials to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialError {

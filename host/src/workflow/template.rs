@@ -748,37 +748,10 @@ fn assemble(value: &CompiledValue, values: &mut impl Iterator<Item = Value>) -> 
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use bytes::Bytes;
     use serde_json::json;
 
     use super::*;
-    use crate::runtime::{BoxFuture, CredentialError, Gateway, RuntimeConfig};
-
-    /// No services, no credentials: the sandbox reaches nothing anyway.
-    struct Nowhere(crate::net::Outbound);
-
-    impl Gateway for Nowhere {
-        fn outbound(&self) -> &crate::net::Outbound {
-            &self.0
-        }
-
-        fn internal(
-            &self,
-            _: &str,
-            _: http::Request<Bytes>,
-            _: &Identity,
-        ) -> BoxFuture<'static, Option<http::Response<Bytes>>> {
-            Box::pin(async { None })
-        }
-
-        fn credentials(
-            &self,
-            _: &crate::runtime::policy::Target<'_>,
-            _: &Identity,
-        ) -> BoxFuture<'static, Result<Vec<(http::HeaderName, http::HeaderValue)>, CredentialError>> {
-            Box::pin(async { Ok(Vec::new()) })
-        }
-    }
+    use crate::runtime::{NoServices, RuntimeConfig};
 
     /// `sources` checked by the engine the sandbox runs, in process (unit tests of what the
     /// host does with the checks).
@@ -821,7 +794,7 @@ pub(crate) mod tests {
             components: crate::cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
         };
         TemplateEngine::new(
-            Arc::new(Runtime::new(config, Arc::new(Nowhere(crate::net::Outbound::new()))).unwrap()),
+            Arc::new(Runtime::new(config, Arc::new(NoServices(crate::net::Outbound::new()))).unwrap()),
             limits,
         )
     }
