@@ -122,6 +122,20 @@ pub struct BackendAnswer {
     pub log: Vec<LogLine>,
 }
 
+impl BackendAnswer {
+    /// A request that ended before its guest ran.
+    pub(crate) fn failed(failure: BackendFailure) -> BackendAnswer {
+        BackendAnswer {
+            outcome: Err(failure),
+            duration: Duration::ZERO,
+            outbound: OutboundReport::default(),
+            stdout: String::new(),
+            stderr: String::new(),
+            log: Vec::new(),
+        }
+    }
+}
+
 impl inference::Host for Sandbox {
     async fn chat(&mut self, request: String) -> Result<String, types::StepError> {
         self.inference("/v1/chat/completions", request).await

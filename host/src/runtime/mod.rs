@@ -17,6 +17,7 @@ pub mod admission;
 mod backend;
 pub mod cache;
 mod capture;
+mod guests;
 pub mod limits;
 pub mod outbound;
 pub mod policy;
@@ -44,6 +45,7 @@ pub use self::step::{ErrorClass, Invocation, StepCall, StepContext, StepFailure}
 
 use self::backend::BackendPre;
 use self::cache::ComponentCache;
+use self::guests::GuestThreads;
 use self::sandbox::Sandbox;
 use self::step::StepPre;
 use crate::cache::{CacheLimits, CacheStats};
@@ -84,6 +86,7 @@ pub struct Runtime {
     cache: ComponentCache,
     gateway: Arc<dyn Gateway>,
     admission: Admission,
+    guests: GuestThreads,
     config: RuntimeConfig,
 }
 
@@ -140,7 +143,8 @@ impl Runtime {
         let admission = Admission::new(config.quotas, MAX_CONCURRENT_INSTANCES as usize / 2);
         let step_linker = step::linker(&engine)?;
         let backend_linker = backend::linker(&engine)?;
-        Ok(Runtime { engine, step_linker, backend_linker, cache, gateway, admission, config })
+        let guests = GuestThreads::new()?;
+        Ok(Runtime { engine, step_linker, backend_linker, cache, gateway, admission, guests, config })
     }
 
     /// Slots of work per tenant (runs, backend requests).
@@ -200,13 +204,23 @@ impl Runtime {
     /// Serves one request with a fresh instance of a prepared backend, under `call.limits`.
     pub async fn serve_backend(&self, backend: &PreparedBackend, mut call: BackendCall) -> BackendAnswer {
         call.limits = self.bounded(call.limits);
-        backend::serve(&self.engine, &backend.pre, self.gateway.clone(), self.config.allow_private_egress, call).await
+        let (engine, pre, gateway) = (self.engine.clone(), backend.pre.clone(), self.gateway.clone());
+        let allow_private = self.config.allow_private_egress;
+        let serving = self.guests.run(async move { backend::serve(&engine, &pre, gateway, allow_private, call).await });
+        serving
+            .await
+            .unwrap_or_else(|panic| BackendAnswer::failed(BackendFailure::Trap(format!("the host failed: {panic}"))))
     }
 
     /// Runs a prepared step once, in its own store, under `call.limits`.
     pub async fn invoke_step(&self, step: &PreparedStep, mut call: StepCall) -> Invocation {
         call.limits = self.bounded(call.limits);
-        step::invoke(&self.engine, &step.pre, self.gateway.clone(), self.config.allow_private_egress, call).await
+        let (engine, pre, gateway) = (self.engine.clone(), step.pre.clone(), self.gateway.clone());
+        let allow_private = self.config.allow_private_egress;
+        let invoking = self.guests.run(async move { step::invoke(&engine, &pre, gateway, allow_private, call).await });
+        invoking
+            .await
+            .unwrap_or_else(|panic| Invocation::failed(StepFailure::Trap(format!("the host failed: {panic}"))))
     }
 
     /// A prepared step instantiated and called with nothing around it; only for the

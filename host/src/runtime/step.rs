@@ -105,6 +105,21 @@ pub struct Invocation {
     pub log: Vec<LogLine>,
 }
 
+impl Invocation {
+    /// An invocation that ended before its guest ran.
+    pub(crate) fn failed(failure: StepFailure) -> Invocation {
+        Invocation {
+            outcome: Err(failure),
+            instantiate: Duration::ZERO,
+            execute: Duration::ZERO,
+            outbound: OutboundReport::default(),
+            stdout: String::new(),
+            stderr: String::new(),
+            log: Vec::new(),
+        }
+    }
+}
+
 /// The imports a step may use: WASI (no preopens, env or sockets — see [`invoke`]),
 /// wasi:http through [`OutboundHooks`], and the log.
 pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
