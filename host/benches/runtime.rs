@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stage_host::runtime::registry::builtins;
-use stage_host::runtime::{Identity, Limits, NoServices, Policy, Runtime, RuntimeConfig, StepCall, StepContext};
+use stage_host::workflow::registry::builtins;
+use stage_runtime::{Identity, Limits, NoServices, Policy, Runtime, RuntimeConfig, StepCall, StepContext};
 
 const ITERATIONS: u32 = 20_000;
 const INPUT: &str = r#"{"status":201,"body":{"ok":true}}"#;
@@ -21,10 +21,10 @@ fn main() {
         default_limits: Limits::default(),
         allow_private_egress: false,
         max_wall_time_ms: 60_000,
-        quotas: stage_host::runtime::Quotas::default(),
-        components: stage_host::cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
+        quotas: stage_runtime::Quotas::default(),
+        components: stage_cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
     };
-    let runtime = Runtime::new(config, Arc::new(NoServices(stage_host::net::Outbound::new()))).unwrap();
+    let runtime = Runtime::new(config, Arc::new(NoServices(stage_runtime::net::Outbound::new()))).unwrap();
     let response = builtins().into_iter().find(|s| s.manifest.kind == "response").unwrap();
     runtime_threads.block_on(async {
         let step =

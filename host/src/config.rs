@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::store::sealed::SecretKey;
+use stage_store::sealed::SecretKey;
 
 /// How requests without credentials are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -296,8 +296,11 @@ impl Config {
 /// Checks that an upstream's base URL is an absolute http(s) URL; one the host sends a
 /// credential to must be `https` (plain `http` only to loopback).
 fn check_base_url(flag: &str, url: &str, carries_credentials: bool) -> anyhow::Result<()> {
-    let checked =
-        if carries_credentials { crate::net::check_credential_url(url) } else { crate::net::HttpUrl::parse(url) };
+    let checked = if carries_credentials {
+        stage_runtime::net::check_credential_url(url)
+    } else {
+        stage_runtime::net::HttpUrl::parse(url)
+    };
     checked.map(|_| ()).map_err(|why| anyhow::anyhow!("{flag} {url:?} {why}"))
 }
 
@@ -313,7 +316,7 @@ mod tests {
             secrets_previous_keys: previous.iter().map(|key| (*key).to_owned()).collect(),
         };
         let (current, previous) = settings(Some(&key), &[" ", &key]).keys().unwrap();
-        assert_eq!(current.unwrap().encode(), crate::store::sealed::SecretKey::parse(&key).unwrap().encode());
+        assert_eq!(current.unwrap().encode(), stage_store::sealed::SecretKey::parse(&key).unwrap().encode());
         assert_eq!(previous.len(), 1, "blank entries are skipped");
         assert!(settings(Some(" "), &[]).keys().unwrap().0.is_none(), "a blank key is no key");
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::SecretsSettings;
-use crate::store::sealed::{Sealer, SecretKey};
+use stage_store::sealed::{Sealer, SecretKey};
 
 /// Name of the file in the data folder holding the secrets key (mode 0600).
 pub const SECRETS_KEY_FILE: &str = "secrets-key";

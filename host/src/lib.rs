@@ -3,31 +3,28 @@
 //! Layers, top to bottom (nothing calls upward):
 //! * [`api`] — axum routers: auth, sessions, apps, runs, plugins, services, admin,
 //!   Convex-compatible calls;
-//! * [`workflow`] — workflow files, templates, the executor and run records;
-//! * [`runtime`] — the wasmtime engine, compiled components, capability policy, limits;
+//! * [`workflow`] — workflow files, templates, step kinds, the executor and the runner;
+//! * the wasm runtime — crate `stage_runtime`: the wasmtime engine, compiled components,
+//!   capability policy, limits, per-tenant admission, and the one outbound HTTP client;
 //! * [`services`] — the embedded platform services (pulse, ledger, …);
-//! * [`store`] — SQLite persistence.
+//! * the store — crate `stage_store`: SQLite persistence.
 //!
 //! [`gateway`] connects the runtime's outbound HTTP to the services in-process and to
 //! configured upstreams (Google), adding the host's credentials.
 //!
 //! [`envelope`] holds the HTTP plumbing every router shares (answer envelope, extractors);
-//! [`net`] the outbound network access every layer shares; [`cache`] the one bounded cache
-//! type every layer uses for what it keeps in memory; [`data_dir`] keeps the data folder
-//! private and holds the key that seals secrets at rest.
+//! [`data_dir`] keeps the data folder private and holds the key that seals secrets at rest;
+//! [`config`] the flags. Crate `stage_cache` is the one bounded cache type every layer uses,
+//! `stage_ids` the ids, tokens and hashes every layer makes.
 //!
 //! [`serve`] wires them together on one listener.
 
 pub mod api;
-pub mod cache;
 pub mod config;
 pub mod data_dir;
 pub mod envelope;
 pub mod gateway;
-pub mod net;
-pub mod runtime;
 pub mod services;
-pub mod store;
 pub mod workflow;
 
 use std::io::Write;
@@ -38,7 +35,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::store::Store;
+use stage_store::Store;
 
 /// Name of the file in the data folder holding the admin API key (mode 0600).
 pub const ADMIN_KEY_FILE: &str = "admin-key";
@@ -48,7 +45,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     data_dir::make_private(&config.data_dir)?;
     let (sealer, key_source) = data_dir::secrets_sealer(&config.data_dir, &config.secrets)?;
-    let store = store::open(&config.data_dir, sealer).with_context(|| {
+    let store = stage_store::open(&config.data_dir, sealer).with_context(|| {
         let mut context = format!("opening the store in {}", config.data_dir.display());
         if key_source == data_dir::KeySource::Created {
             context.push_str(&format!(
@@ -94,27 +91,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Wires the layers: runtime (with its gateway to the services), step kinds, workflows.
-fn app_state(store: Store, config: Config, local_admin: store::tenants::Principal) -> anyhow::Result<api::AppState> {
-    let runtime_config = runtime::RuntimeConfig {
+fn app_state(
+    store: Store,
+    config: Config,
+    local_admin: stage_store::tenants::Principal,
+) -> anyhow::Result<api::AppState> {
+    let runtime_config = stage_runtime::RuntimeConfig {
         compiled_dir: config.steps.compiled_dir.clone().unwrap_or_else(|| config.data_dir.join("compiled")),
-        default_limits: runtime::Limits {
+        default_limits: stage_runtime::Limits {
             wall_time_ms: config.steps.step_timeout_ms,
             memory_bytes: config.steps.step_memory_bytes,
-            ..runtime::Limits::default()
+            ..stage_runtime::Limits::default()
         },
         allow_private_egress: config.steps.allow_private_egress,
         max_wall_time_ms: config.quotas.max_timeout_ms,
-        quotas: runtime::Quotas {
+        quotas: stage_runtime::Quotas {
             per_tenant: config.quotas.tenant_max_concurrency,
             max_queued: config.quotas.tenant_max_queued,
         },
-        components: cache::CacheLimits {
+        components: stage_cache::CacheLimits {
             max_entries: config.caches.cache_component_entries,
             max_weight: config.caches.cache_component_bytes,
         },
     };
     // Every connection the host makes goes through this client (and its pools).
-    let outbound = net::Outbound::new();
+    let outbound = stage_runtime::net::Outbound::new();
     let services = services::ServiceState {
         store: store.clone(),
         outbound: outbound.clone(),
@@ -137,7 +138,7 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
         Arc::new(google_auth(&config.google, outbound.clone())?),
         outbound,
     );
-    let runtime = Arc::new(runtime::Runtime::new(runtime_config, gateway)?);
+    let runtime = Arc::new(stage_runtime::Runtime::new(runtime_config, gateway)?);
     let caches = &config.caches;
     let kinds =
         Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone(), caches.cache_plugin_entries));
@@ -148,8 +149,10 @@ fn app_state(store: Store, config: Config, local_admin: store::tenants::Principa
             output_bytes: config.steps.template_output_bytes,
         },
     ));
-    let workflow_limits =
-        cache::CacheLimits { max_entries: caches.cache_workflow_entries, max_weight: caches.cache_workflow_bytes };
+    let workflow_limits = stage_cache::CacheLimits {
+        max_entries: caches.cache_workflow_entries,
+        max_weight: caches.cache_workflow_bytes,
+    };
     let workflows =
         Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone(), templates.clone(), workflow_limits));
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone(), templates });
@@ -181,7 +184,7 @@ fn delivery_policy(settings: &config::DeliverySettings) -> services::communicati
 /// The Google token source with whatever credentials the server was given.
 fn google_auth(
     settings: &config::GoogleSettings,
-    outbound: net::Outbound,
+    outbound: stage_runtime::net::Outbound,
 ) -> anyhow::Result<gateway::google::GoogleAuth> {
     let service_account = settings
         .google_service_account
@@ -210,7 +213,7 @@ async fn ensure_admin_key(store: &Store, data_dir: &Path, admin_email: &str) -> 
         return Ok(());
     }
     let key = store
-        .create_api_key(store::tenants::DEFAULT_TENANT, admin_email, None, Some("admin-key file".into()), true)
+        .create_api_key(stage_store::tenants::DEFAULT_TENANT, admin_email, None, Some("admin-key file".into()), true)
         .await?;
     let temporary = data_dir.join(format!("{ADMIN_KEY_FILE}.tmp"));
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;

@@ -11,7 +11,7 @@ use super::auth::{Admin, Caller};
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams};
 use crate::envelope::{ApiError, ApiResult, created, ok};
-use crate::store::tenants::{ApiKey, DEFAULT_TENANT, NewApiKey, Tenant};
+use stage_store::tenants::{ApiKey, DEFAULT_TENANT, NewApiKey, Tenant};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()

@@ -13,10 +13,10 @@ use super::runs::load_error;
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
-use crate::store::apps::{App, AppPatch, AppVersion, FileGuard, NewApp};
-use crate::store::google::{GoogleCredentialStatus, GoogleRefreshToken};
-use crate::store::now_ms;
 use crate::workflow::loader::VersionFile;
+use stage_store::apps::{App, AppPatch, AppVersion, FileGuard, NewApp};
+use stage_store::google::{GoogleCredentialStatus, GoogleRefreshToken};
+use stage_store::now_ms;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::config::AuthMode;
 use crate::envelope::{ApiError, ErrorCode};
-use crate::store::tenants::Principal;
+use stage_store::tenants::Principal;
 
 /// The authenticated caller of a request.
 pub struct Caller(pub Principal);

@@ -27,9 +27,9 @@ use super::sessions::{
 };
 use crate::envelope::extract::{BodyLimit, read_body};
 use crate::envelope::{ApiError, ErrorCode};
-use crate::store::StoreError;
-use crate::store::files::NewFile;
-use crate::store::tenants::Principal;
+use stage_store::StoreError;
+use stage_store::files::NewFile;
+use stage_store::tenants::Principal;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()

@@ -33,13 +33,13 @@ use crate::config::Config;
 use crate::envelope::extract::BodyLimit;
 use crate::envelope::{ApiError, ErrorCode};
 use crate::envelope::{ApiResult, ok};
-use crate::runtime::Runtime;
-use crate::store::tenants::Principal;
-use crate::store::{Store, new_id};
 use crate::workflow::catalog::StepKinds;
 use crate::workflow::loader::Workflows;
 use crate::workflow::runner::Runner;
 use axum::extract::State;
+use stage_runtime::Runtime;
+use stage_store::tenants::Principal;
+use stage_store::{Store, new_id};
 
 /// What every handler can reach.
 #[derive(Clone)]

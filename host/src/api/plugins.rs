@@ -12,9 +12,9 @@ use super::AppState;
 use super::auth::Caller;
 use crate::envelope::extract::{JsonBody, PathParams};
 use crate::envelope::{ApiError, ApiResult, ok};
-use crate::runtime::registry::StepManifest;
-use crate::store::StoreError;
-use crate::store::plugins::Plugin;
+use crate::workflow::registry::StepManifest;
+use stage_store::StoreError;
+use stage_store::plugins::Plugin;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/plugins", get(list)).route("/plugins/{kind}", get(get_plugin).put(put).delete(delete))

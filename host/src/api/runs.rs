@@ -17,13 +17,13 @@ use super::auth::{Caller, RunCaller};
 use crate::envelope::app_headers;
 use crate::envelope::extract::{JsonBody, PathParams, Query};
 use crate::envelope::{ApiError, ApiResult, ErrorCode, ok};
-use crate::store::apps::App;
-use crate::store::runs::RunRecord;
 use crate::workflow::AuthPolicy;
 use crate::workflow::WorkflowFile;
 use crate::workflow::executor::{Answer, bounded_wait};
 use crate::workflow::loader::LoadError;
 use crate::workflow::runner::{CallerKey, RunAnswer, RunError, RunRequest};
+use stage_store::apps::App;
+use stage_store::runs::RunRecord;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -77,7 +77,7 @@ async fn run(
 }
 
 /// A tenant at its limit: 429 with `Retry-After`.
-pub(super) fn busy_error(busy: &crate::runtime::Busy) -> ApiError {
+pub(super) fn busy_error(busy: &stage_runtime::Busy) -> ApiError {
     ApiError::new(ErrorCode::RateLimited, busy.to_string()).with_retry_after(busy.retry_after)
 }
 

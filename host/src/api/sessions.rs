@@ -17,8 +17,8 @@ use super::file_path::normalize;
 use crate::config::Limits;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
-use crate::store::files::{FileContent, FileHead, FileRevision, NewFile, Restored, Snapshot, WrittenFile};
-use crate::store::sessions::{GoogleScopes, RenderState, SessionStatus, SessionSummary};
+use stage_store::files::{FileContent, FileHead, FileRevision, NewFile, Restored, Snapshot, WrittenFile};
+use stage_store::sessions::{GoogleScopes, RenderState, SessionStatus, SessionSummary};
 
 /// The entry rendered when a render request names none.
 pub const DEFAULT_ENTRY: &str = "/app/App.tsx";

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::store::StoreError;
+use stage_store::StoreError;
 
 /// Error codes of the API; each has one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,10 +19,10 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::net::{self, Egress, Timeouts};
-use crate::runtime::CredentialError;
-use crate::store::google::GoogleRefreshToken;
-use crate::store::{now_ms, sha256_hex};
+use stage_runtime::CredentialError;
+use stage_runtime::net::{self, Egress, Timeouts};
+use stage_store::google::GoogleRefreshToken;
+use stage_store::{now_ms, sha256_hex};
 
 /// Google's token endpoint.
 pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";

@@ -20,12 +20,12 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use tower::ServiceExt;
 
-use crate::net;
-use crate::runtime::policy::Target;
-use crate::runtime::{BoxFuture, CredentialError, Gateway, Identity, Route};
 use crate::services::ServiceCaller;
-use crate::store::Store;
 use google::GoogleAuth;
+use stage_runtime::net;
+use stage_runtime::policy::Target;
+use stage_runtime::{BoxFuture, CredentialError, Gateway, Identity, Route};
+use stage_store::Store;
 
 /// Largest answer an internal service may give a guest.
 const MAX_INTERNAL_RESPONSE: usize = 16 * 1024 * 1024;

@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on service writes, shared by every service: reading the header,
 //! fingerprinting the request, and answering a first write (201) or a replay (200 with
 //! `Idempotent-Replayed: true` and the first answer). The store keeps the keys
-//! ([`crate::store::idempotency`]) in the transaction of the write they answer.
+//! ([`stage_store::idempotency`]) in the transaction of the write they answer.
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use super::ServiceCaller;
 use crate::envelope::{ApiError, created, ok};
-use crate::store::canonical::canonical_json;
-use crate::store::idempotency::{IdempotencyKey, Written};
-use crate::store::sha256_hex;
+use stage_store::canonical::canonical_json;
+use stage_store::idempotency::{IdempotencyKey, Written};
+use stage_store::sha256_hex;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";

@@ -24,8 +24,8 @@ use super::input::Invalid;
 use super::{ServiceCaller, ServiceState};
 use crate::envelope::extract::Query;
 use crate::envelope::{ApiError, ApiResult, ErrorCode, ok};
-use crate::net::{Egress, Timeouts};
-use crate::store::inference::{InferenceCall, InferenceUsage};
+use stage_runtime::net::{Egress, Timeouts};
+use stage_store::inference::{InferenceCall, InferenceUsage};
 
 /// Bounds connecting and each pause in the answer; generation can take a while.
 const TIMEOUT: Duration = Duration::from_secs(120);

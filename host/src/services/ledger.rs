@@ -1,5 +1,5 @@
 //! Ledger: audit events, append-only and hash-chained per tenant (see
-//! [`crate::store::ledger`] for the chain). `POST /ledger/events` appends one event,
+//! [`stage_store::ledger`] for the chain). `POST /ledger/events` appends one event,
 //! `GET /ledger/events` lists them in chain order, `GET /ledger/verify` re-checks the chain.
 
 use axum::Router;
@@ -15,8 +15,8 @@ use super::input::{Fields, Invalid, MAX_TEXT_CHARS, check_event_size, limit_para
 use super::time::now_iso;
 use crate::envelope::extract::{JsonBody, Query};
 use crate::envelope::{ApiError, ApiResult, ok};
-use crate::store::Store;
-use crate::store::ledger::{LedgerEvent, LedgerFields, LedgerVerification};
+use stage_store::Store;
+use stage_store::ledger::{LedgerEvent, LedgerFields, LedgerVerification};
 
 const EVENT_FIELDS: [&str; 12] = [
     "operation",

@@ -38,8 +38,8 @@ use axum::http::request::Parts;
 use tokio::sync::Notify;
 
 use crate::envelope::{ApiError, ErrorCode};
-use crate::store::Store;
 use input::Invalid;
+use stage_store::Store;
 
 /// Who is calling a service, as established by the host.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ impl ServiceCaller {
 pub struct ServiceState {
     pub store: Store,
     /// The host's outbound client: Stripe, inference and deliveries go through it.
-    pub outbound: crate::net::Outbound,
+    pub outbound: stage_runtime::net::Outbound,
     /// Where billing items are forwarded, when Stripe is configured.
     pub stripe: Option<Arc<StripeUpstream>>,
     /// Where app backends' inference calls go, when configured.
@@ -104,8 +104,8 @@ pub struct ServiceState {
 
 impl ServiceState {
     /// What tenants' delivery destinations may reach.
-    pub fn tenant_egress(&self) -> crate::net::Egress {
-        crate::net::Egress::private_if(self.allow_private_egress)
+    pub fn tenant_egress(&self) -> stage_runtime::net::Egress {
+        stage_runtime::net::Egress::private_if(self.allow_private_egress)
     }
 }
 
@@ -114,7 +114,7 @@ impl ServiceState {
     pub fn new(store: Store) -> ServiceState {
         ServiceState {
             store,
-            outbound: crate::net::Outbound::new(),
+            outbound: stage_runtime::net::Outbound::new(),
             stripe: None,
             inference: None,
             outbox: Arc::default(),

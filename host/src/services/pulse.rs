@@ -15,8 +15,8 @@ use super::input::{Fields, Invalid, MAX_TEXT_CHARS, check_event_size, instant_pa
 use super::time::now_iso;
 use crate::envelope::extract::{JsonBody, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, ok};
-use crate::store::Store;
-use crate::store::pulse::{Bucket, PulseFields, PulseFilter, PulseQueryResult};
+use stage_store::Store;
+use stage_store::pulse::{Bucket, PulseFields, PulseFilter, PulseQueryResult};
 
 /// Most events in one batch.
 pub const MAX_BATCH_EVENTS: usize = 500;

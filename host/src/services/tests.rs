@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::{ServiceCaller, router};
-use crate::store::tenants::DEFAULT_TENANT;
+use stage_store::tenants::DEFAULT_TENANT;
 
 async fn services() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sealer = crate::store::sealed::Sealer::new(&crate::store::sealed::SecretKey::generate(), &[]);
-    let store = crate::store::open(dir.path(), sealer).expect("store");
+    let sealer = stage_store::sealed::Sealer::new(&stage_store::sealed::SecretKey::generate(), &[]);
+    let store = stage_store::open(dir.path(), sealer).expect("store");
     store.bootstrap("admin@localhost").await.expect("bootstrap");
     (dir, router(super::ServiceState::new(store)))
 }

@@ -3,7 +3,7 @@
 //! `Date.prototype.toISOString` writes. Stored timestamps use that form, so their text order
 //! is their time order.
 
-use crate::store::now_ms;
+use stage_store::now_ms;
 
 /// 9999-12-31T23:59:59.999Z, the last instant the output form can write.
 const MAX_MS: i64 = 253_402_300_799_999;

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::cache::{Cache, CacheLimits, CacheStats};
-use crate::runtime::registry::{StepManifest, builtins};
-use crate::runtime::{Limits, Policy, PreparedStep, Runtime};
-use crate::store::{Store, StoreError, sha256_hex};
+use crate::workflow::registry::{StepManifest, builtins};
+use stage_cache::{Cache, CacheLimits, CacheStats};
+use stage_runtime::{Limits, Policy, PreparedStep, Runtime};
+use stage_store::{Store, StoreError, sha256_hex};
 
 use super::{StepCatalog, StepSpec};
 

@@ -20,17 +20,17 @@ use serde_json::{Map, Value};
 use super::path::{self, did_you_mean, is_identifier, quoted_list};
 use super::template::{Checks, CompiledTemplate, CompiledValue, Mode, ROOTS, TemplateError, TemplateSet, is_template};
 use super::{StepCatalog, StepSpec};
-pub use crate::runtime::retry::{Jitter, RetryPolicy};
+pub use stage_runtime::retry::{Jitter, RetryPolicy};
 
 /// Where a session keeps its workflow file.
 pub const FILE_PATH: &str = "/app/shift.workflows.json";
 /// The only `version` this server reads.
 pub const VERSION: u64 = 1;
 /// The most retries a step may ask for.
-pub const MAX_RETRY_ATTEMPTS: u32 = crate::runtime::retry::MAX_ATTEMPTS;
+pub const MAX_RETRY_ATTEMPTS: u32 = stage_runtime::retry::MAX_ATTEMPTS;
 /// Longest `intervalMs`, `maxDelayMs` and `timeoutMs` (one hour); also the longest wait
 /// before any retry, whatever the backoff.
-pub use crate::runtime::retry::MAX_DURATION_MS;
+pub use stage_runtime::retry::MAX_DURATION_MS;
 
 const FILE_FIELDS: [&str; 3] = ["version", "config", "workflows"];
 const WORKFLOW_FIELDS: [&str; 2] = ["auth", "steps"];

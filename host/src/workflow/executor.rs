@@ -16,9 +16,9 @@ use super::catalog::{ResolvedStep, StepKinds};
 use super::definition::{StepDef, WorkflowFile};
 use super::template::{EvaluationScope, TemplateContext, TemplateEngine, TemplateError, TemplateErrorKind};
 use crate::envelope::ErrorCode;
-use crate::runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
-use crate::store::runs::{StepRecord, StepTimings};
-use crate::store::{new_id, now_ms, sha256_hex};
+use stage_runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
+use stage_store::runs::{StepRecord, StepTimings};
+use stage_store::{new_id, now_ms, sha256_hex};
 
 /// The step kind whose output is the run's HTTP answer.
 pub const RESPONSE_KIND: &str = "response";

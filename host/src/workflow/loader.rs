@@ -17,10 +17,10 @@ use std::sync::Arc;
 use super::catalog::{ResolveError, StepKinds};
 use super::definition::{FILE_PATH, Problem, WorkflowFile, parse, template_sources};
 use super::template::TemplateEngine;
-use crate::cache::{Cache, CacheLimits, CacheStats};
-use crate::runtime::Identity;
-use crate::store::apps::FileGuard;
-use crate::store::{Store, StoreError, sha256_hex};
+use stage_cache::{Cache, CacheLimits, CacheStats};
+use stage_runtime::Identity;
+use stage_store::apps::FileGuard;
+use stage_store::{Store, StoreError, sha256_hex};
 
 /// Estimated bytes in memory per byte of workflow file text, besides its templates.
 pub const BYTES_FACTOR: u64 = 11;

@@ -10,6 +10,7 @@ pub mod definition;
 pub mod executor;
 pub mod loader;
 mod path;
+pub mod registry;
 mod response;
 pub mod runner;
 pub mod template;

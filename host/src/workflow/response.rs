@@ -9,7 +9,7 @@ use super::path;
 use super::template::is_template;
 use super::{Problem, StepDef};
 use crate::envelope::app_headers::{self, InvalidHeader};
-use crate::runtime::{ErrorClass, StepFailure};
+use stage_runtime::{ErrorClass, StepFailure};
 
 /// Problems of a `response` step's literal `status` and `headers` (at `at`, the step's
 /// `…steps[i].response`).

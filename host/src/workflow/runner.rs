@@ -15,9 +15,9 @@ use tokio::sync::watch;
 use super::definition::WorkflowFile;
 use super::executor::{Answer, Executor, RunOutcome, RunPlan};
 use crate::envelope::ErrorCode;
-use crate::runtime::Busy;
-use crate::store::runs::{FinishedRun, NewRun, RunStart};
-use crate::store::{Store, StoreError, new_id, now_ms, sha256_hex};
+use stage_runtime::Busy;
+use stage_store::runs::{FinishedRun, NewRun, RunStart};
+use stage_store::{Store, StoreError, new_id, now_ms, sha256_hex};
 
 /// A request to run a workflow, authorised and resolved by the caller.
 #[derive(Debug, Clone)]

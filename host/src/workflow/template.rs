@@ -29,7 +29,7 @@ use stage_templates::{Action, Checked, Job, JobTemplate, Outcome};
 use tokio::sync::OnceCell;
 
 use super::path;
-use crate::runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext, StepFailure};
+use stage_runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext, StepFailure};
 
 pub use stage_templates::{Mode, ROOTS, is_template};
 
@@ -415,7 +415,7 @@ impl TemplateEngine {
     async fn prepared(&self) -> anyhow::Result<&PreparedStep> {
         self.sandbox
             .get_or_try_init(|| async {
-                let hash = crate::store::sha256_hex(SANDBOX_WASM);
+                let hash = stage_store::sha256_hex(SANDBOX_WASM);
                 self.runtime.prepare_step(&hash, || async { anyhow::Ok(Arc::<[u8]>::from(SANDBOX_WASM)) }).await
             })
             .await
@@ -751,7 +751,7 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::runtime::{NoServices, RuntimeConfig};
+    use stage_runtime::{NoServices, RuntimeConfig};
 
     /// `sources` checked by the engine the sandbox runs, in process (unit tests of what the
     /// host does with the checks).
@@ -790,11 +790,11 @@ pub(crate) mod tests {
             default_limits: Limits::default(),
             allow_private_egress: false,
             max_wall_time_ms: 60_000,
-            quotas: crate::runtime::Quotas::default(),
-            components: crate::cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
+            quotas: stage_runtime::Quotas::default(),
+            components: stage_cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
         };
         TemplateEngine::new(
-            Arc::new(Runtime::new(config, Arc::new(NoServices(crate::net::Outbound::new()))).unwrap()),
+            Arc::new(Runtime::new(config, Arc::new(NoServices(stage_runtime::net::Outbound::new()))).unwrap()),
             limits,
         )
     }

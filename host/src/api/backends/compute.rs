@@ -9,9 +9,9 @@ use super::super::AppState;
 use super::super::auth::RunCaller;
 use super::super::runs::prepare_run;
 use crate::envelope::{ApiError, ErrorCode};
-use crate::runtime::{BoxFuture, ComputeHost, ErrorClass, Identity, StepFailure};
-use crate::store::apps::App;
 use crate::workflow::runner::{RunAnswer, RunError};
+use stage_runtime::{BoxFuture, ComputeHost, ErrorClass, Identity, StepFailure};
+use stage_store::apps::App;
 
 /// Runs for one backend request.
 pub(super) struct AppCompute {

@@ -13,8 +13,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::runtime::{Destination, Limits, Policy};
 use crate::workflow::Problem;
+use stage_runtime::{Destination, Limits, Policy};
 
 /// Where an app keeps its backend's manifest.
 pub const MANIFEST_PATH: &str = "/app/backend.json";

@@ -36,12 +36,12 @@ use self::compute::AppCompute;
 use super::AppState;
 use super::auth::RunCaller;
 use super::runs::find_app_for;
-use crate::cache::{Cache, CacheLimits, CacheStats};
 use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
-use crate::runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
-use crate::store::apps::FileGuard;
-use crate::store::{Store, sha256_hex};
+use stage_cache::{Cache, CacheLimits, CacheStats};
+use stage_runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
+use stage_store::apps::FileGuard;
+use stage_store::{Store, sha256_hex};
 
 /// Where a session keeps its backend component.
 pub const WASM_PATH: &str = "/app/backend.wasm";

@@ -23,9 +23,9 @@ use super::input::{Fields, Invalid, MAX_TEXT_CHARS, limit_param, param};
 use super::{ServiceCaller, ServiceState};
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, ok};
-use crate::store::billing::{BillingFields, BillingFilter, BillingItem};
-use crate::store::idempotency::Written;
-use crate::store::{Store, new_id, now_ms};
+use stage_store::billing::{BillingFields, BillingFilter, BillingItem};
+use stage_store::idempotency::Written;
+use stage_store::{Store, new_id, now_ms};
 use stripe::BillingError;
 
 /// What idempotency keys of item creation are unique within (besides the tenant).
@@ -89,7 +89,7 @@ fn stripe_key(caller: &ServiceCaller, key: &str) -> String {
     if scoped.len() <= 255 {
         scoped
     } else {
-        format!("{}:{}", caller.tenant_id, crate::store::sha256_hex(key.as_bytes()))
+        format!("{}:{}", caller.tenant_id, stage_store::sha256_hex(key.as_bytes()))
     }
 }
 

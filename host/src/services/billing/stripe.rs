@@ -24,11 +24,11 @@ use serde_json::{Value, json};
 
 use super::APP_SID_METADATA_KEY;
 use crate::envelope::{ApiError, ErrorCode};
-use crate::net::{self, Egress, Timeouts};
 use crate::services::StripeUpstream;
 use crate::services::idempotency::IDEMPOTENCY_KEY;
-use crate::store::StoreError;
-use crate::store::billing::BillingFields;
+use stage_runtime::net::{self, Egress, Timeouts};
+use stage_store::StoreError;
+use stage_store::billing::BillingFields;
 
 const INVOICE_ITEMS_PATH: &str = "/v1/invoiceitems";
 /// Bounds connecting, the first byte of the answer, and each pause within it.

@@ -28,8 +28,8 @@ use sha2::Sha256;
 
 use super::smtp::SmtpTarget;
 use super::{EMAIL_SMTP, SLACK_WEBHOOK, WEBHOOK};
-use crate::net::{ConnectError, Egress, HttpUrl, Outbound, Timeouts};
-use crate::store::communication::{Delivery, Registration};
+use stage_runtime::net::{ConnectError, Egress, HttpUrl, Outbound, Timeouts};
+use stage_store::communication::{Delivery, Registration};
 
 pub const MESSAGE_ID_HEADER: &str = "x-stage-message-id";
 pub const SIGNATURE_HEADER: &str = "x-stage-signature";
@@ -85,7 +85,7 @@ impl Channel {
     }
 
     /// The destination's field and host, for the address check at registration.
-    pub fn destination(&self) -> (&'static str, &crate::net::Host) {
+    pub fn destination(&self) -> (&'static str, &stage_runtime::net::Host) {
         match self {
             Channel::Slack { url } | Channel::Webhook { url, .. } => ("url", &url.host),
             Channel::Email { server, .. } => ("smtpUrl", &server.host),
@@ -131,7 +131,7 @@ pub async fn deliver(delivery: &Delivery, registration: &Registration, outbound:
                 "createdAt": delivery.created_at,
             })
             .to_string();
-            let timestamp = (crate::store::now_ms() / 1000).to_string();
+            let timestamp = (stage_store::now_ms() / 1000).to_string();
             let signature = sign(&secret, &timestamp, &body);
             let headers = vec![(TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, format!("v1={signature}"))];
             post(&url, body, headers, delivery, outbound, egress).await

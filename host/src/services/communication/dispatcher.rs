@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 
 use super::super::ServiceState;
 use super::deliver::{Outcome, deliver};
-use crate::store::communication::{AttemptEnd, Delivery};
-use crate::store::now_ms;
+use stage_store::communication::{AttemptEnd, Delivery};
+use stage_store::now_ms;
 
 /// Most deliveries in flight at once.
 const CONCURRENCY: usize = 16;

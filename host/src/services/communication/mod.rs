@@ -33,9 +33,9 @@ use super::input::{Fields, Invalid, MAX_TEXT_CHARS, limit_param, param};
 use super::{ServiceCaller, ServiceState};
 use crate::envelope::extract::{JsonBody, PathParams, Query};
 use crate::envelope::{ApiError, ApiResult, created, ok};
-use crate::net::{ConnectError, Egress};
-use crate::store::Store;
-use crate::store::communication::{Message, NewMessage, NewRegistration, Registration, RegistrationPatch};
+use stage_runtime::net::{ConnectError, Egress};
+use stage_store::Store;
+use stage_store::communication::{Message, NewMessage, NewRegistration, Registration, RegistrationPatch};
 
 pub const SLACK_WEBHOOK: &str = "slack_webhook";
 pub const WEBHOOK: &str = "webhook";
@@ -211,7 +211,7 @@ fn read_settings(fields: &Fields<'_>, kind: &str, current: Option<&Value>) -> Re
     }
     if allowed.contains(&"url") {
         let url = required("url", given("url", MAX_URL_BYTES)?)?;
-        crate::net::HttpUrl::parse(&url).map_err(|why| Invalid::new("url", why))?;
+        stage_runtime::net::HttpUrl::parse(&url).map_err(|why| Invalid::new("url", why))?;
         settings.insert("url".into(), json!(url));
     }
     if allowed.contains(&"secret") {

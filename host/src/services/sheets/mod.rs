@@ -33,10 +33,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{ServiceCaller, ServiceState};
-use crate::store::sheets::{CellMap, SheetRecord, SpreadsheetRecord};
-use crate::store::{Store, StoreError};
 use a1::{A1, Area, SheetGrid};
 use grid::{Grid, InsertDataOption};
+use stage_store::sheets::{CellMap, SheetRecord, SpreadsheetRecord};
+use stage_store::{Store, StoreError};
 use values::{Cell, CellWrite, Dimension, InputOption, RenderOption};
 
 const DEFAULT_ROWS: u32 = 1000;

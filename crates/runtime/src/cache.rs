@@ -27,7 +27,7 @@ use wasmtime::component::Component;
 use super::backend::BackendPre;
 use super::sandbox::Sandbox;
 use super::step::StepPre;
-use crate::cache::{Cache, CacheLimits, CacheStats};
+use stage_cache::{Cache, CacheLimits, CacheStats};
 
 /// Counters of the components' compilation, for operators and tests.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -154,7 +154,7 @@ fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
 fn compile(engine: &Engine, path: &Path, wasm: &[u8]) -> anyhow::Result<Component> {
     let component = Component::new(engine, wasm)?;
     // Unique per writer: servers may share one artifact folder.
-    let temporary = path.with_extension(format!("{}.{}.tmp", std::process::id(), crate::store::random_token(8)));
+    let temporary = path.with_extension(format!("{}.{}.tmp", std::process::id(), stage_ids::random_token(8)));
     std::fs::write(&temporary, component.serialize()?)?;
     std::fs::rename(&temporary, path)?;
     Ok(component)

@@ -31,7 +31,7 @@ use super::step::{ErrorClass, StepFailure};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../guest-sdk/wit",
+        path: "../../guest-sdk/wit",
         world: "stage:platform/backend",
         imports: {
             "stage:platform/inference": async,
@@ -44,8 +44,8 @@ mod bindings {
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "wasi:random": wasmtime_wasi::p2::bindings::random,
             "wasi:cli": wasmtime_wasi::p2::bindings::cli,
-            "stage:platform/log": crate::runtime::step::bindings::stage::platform::log,
-            "stage:platform/types": crate::runtime::step::bindings::stage::platform::types,
+            "stage:platform/log": crate::step::bindings::stage::platform::log,
+            "stage:platform/types": crate::step::bindings::stage::platform::types,
         },
         require_store_data_send: true,
     });
@@ -208,15 +208,15 @@ impl utils::Host for Sandbox {
     }
 
     fn new_id(&mut self, prefix: String) -> String {
-        crate::store::new_id(&prefix)
+        stage_ids::new_id(&prefix)
     }
 
     fn now_ms(&mut self) -> u64 {
-        crate::store::now_ms().max(0) as u64
+        stage_ids::now_ms().max(0) as u64
     }
 
     fn sha256_hex(&mut self, data: Vec<u8>) -> String {
-        crate::store::sha256_hex(&data)
+        stage_ids::sha256_hex(&data)
     }
 }
 

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::limits::Limits;
-use super::policy::Destination;
+use stage_runtime::Destination;
+use stage_runtime::Limits;
 
 /// Embeds `steps/<dir>`: its manifest and its wasm component.
 macro_rules! builtin {

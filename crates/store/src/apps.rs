@@ -5,10 +5,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::db::resolve;
 use super::files::snapshot;
-use super::sessions::resolve;
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
-use crate::cache::{Cache, CacheLimits, CacheStats};
+use stage_cache::{Cache, CacheLimits, CacheStats};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -14,7 +14,7 @@ use super::sandbox::{Grant, Sandbox};
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
-        path: "../guest-sdk/wit",
+        path: "../../guest-sdk/wit",
         world: "stage:platform/step",
         exports: { default: async },
         with: {

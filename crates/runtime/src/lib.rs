@@ -1,5 +1,6 @@
-//! The wasm runtime: one wasmtime engine for the process, compiled components, and
-//! sandboxed invocations of steps.
+//! Stage's wasm runtime: one wasmtime engine for the process, compiled components, and
+//! sandboxed invocations of steps and backends, with the capability policy and the one
+//! outbound HTTP client every host-made connection goes through ([`net`]).
 //!
 //! * One [`wasmtime::Engine`] (component model, pooling allocator, copy-on-write memory
 //!   images, epoch interruption driven by a ticker thread).
@@ -11,7 +12,11 @@
 //!   requests to the embedded services or configured upstreams and injects credentials through the
 //!   embedder's [`Gateway`]. Guests get no filesystem, environment or sockets.
 //!
-//! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`].
+//! * Tenants share it fairly ([`admission`]), and guests run on threads of their own.
+//!
+//! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`]
+//! (the embedded services, credentials) and the components to run (built-in steps are the
+//! embedder's too).
 
 pub mod admission;
 mod backend;
@@ -19,9 +24,9 @@ pub mod cache;
 mod capture;
 mod guests;
 pub mod limits;
+pub mod net;
 pub mod outbound;
 pub mod policy;
-pub mod registry;
 pub mod retry;
 mod sandbox;
 mod step;
@@ -48,7 +53,7 @@ use self::cache::ComponentCache;
 use self::guests::GuestThreads;
 use self::sandbox::Sandbox;
 use self::step::StepPre;
-use crate::cache::{CacheLimits, CacheStats};
+use stage_cache::{CacheLimits, CacheStats};
 
 /// How often the epoch advances; guests yield every few ticks and are stopped at their
 /// deadline on a tick.
@@ -426,8 +431,8 @@ mod tests {
     async fn an_evicted_component_is_loaded_again_from_disk_and_its_users_keep_it() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = runtime_with(dir.path(), CacheLimits { max_entries: 1, max_weight: u64::MAX });
-        let response = registry::builtins().into_iter().find(|step| step.manifest.kind == "response").unwrap();
-        let response_wasm = || async { anyhow::Ok(Arc::<[u8]>::from(response.wasm)) };
+        let response = std::fs::read(concat!(env!("OUT_DIR"), "/steps/response.wasm")).unwrap();
+        let response_wasm = || async { anyhow::Ok(Arc::<[u8]>::from(response)) };
         let held = runtime.prepare_step("chaos", chaos).await.unwrap();
         runtime.prepare_step("response", response_wasm).await.unwrap();
         assert_eq!(runtime.cache_stats().evictions, 1);

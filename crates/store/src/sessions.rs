@@ -1,8 +1,9 @@
 //! Sessions: creation, lookup by id or attached app sid, render state, Google scopes.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::resolve;
 use super::files::{self, FileHead};
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 
@@ -229,19 +230,4 @@ impl Store {
             }
         });
     }
-}
-
-/// Resolves a session reference of a tenant (a session id, or the sid of the app attached
-/// to it) to the session id. Other tenants' sessions are not found.
-pub(super) fn resolve(c: &Connection, tenant_id: &str, reference: &str) -> StoreResult<String> {
-    let id = c
-        .prepare_cached(
-            "SELECT id FROM sessions WHERE id = ?2 AND tenant_id = ?1
-             UNION ALL
-             SELECT session_id FROM apps WHERE sid = ?2 AND tenant_id = ?1
-             LIMIT 1",
-        )?
-        .query_row(params![tenant_id, reference], |r| r.get(0))
-        .optional()?;
-    id.ok_or_else(|| StoreError::NotFound(format!("session {reference} not found")))
 }
