@@ -68,7 +68,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let local_mode = config.auth == config::AuthMode::Local;
     let state = app_state(store, config, local_admin)?;
-    state.runner.executor().templates.warm().await.context("preparing the template sandbox")?;
+    state.runs.runner().executor().templates.warm().await.context("preparing the template sandbox")?;
     services::communication::dispatcher::spawn(state.services.clone(), delivery_policy(&state.config.delivery));
     let app = api::router(state);
 
@@ -158,6 +158,7 @@ fn app_state(
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone(), templates });
     let max_run = std::time::Duration::from_millis(config.quotas.max_run_ms);
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor, max_run));
+    let runs = Arc::new(workflow::runs::Runs::new(store.clone(), workflows.clone(), runner));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
     let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone(), caches.cache_backend_entries));
     Ok(api::AppState {
@@ -168,7 +169,7 @@ fn app_state(
         runtime,
         kinds,
         workflows,
-        runner,
+        runs,
         backends,
         tokens,
     })

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Admin, Caller};
+use super::auth::{Admin, Authenticated};
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams};
 use crate::envelope::{ApiError, ApiResult, created, ok};
@@ -22,7 +22,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Who the caller is, as the API sees it.
-async fn me(Caller(caller): Caller) -> ApiResult<Value> {
+async fn me(Authenticated(caller): Authenticated) -> ApiResult<Value> {
     Ok(ok(json!({
         "tenantId": caller.tenant_id,
         "userId": caller.user_id,

@@ -7,9 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::Authenticated;
 use super::backends::VersionBackend;
-use super::runs::load_error;
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
@@ -43,7 +42,7 @@ struct GoogleCredentialsRequest {
 /// for its steps' Google calls. The answer never repeats the secrets.
 async fn set_google_credentials(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
     JsonBody(request): JsonBody<GoogleCredentialsRequest>,
 ) -> ApiResult<GoogleCredentialStatus> {
@@ -66,7 +65,7 @@ async fn set_google_credentials(
 
 async fn google_credentials(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<GoogleCredentialStatus> {
     state.store.get_app(&caller.tenant_id, &sid).await?;
@@ -75,7 +74,7 @@ async fn google_credentials(
 
 async fn delete_google_credentials(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<GoogleCredentialStatus> {
     state.store.get_app(&caller.tenant_id, &sid).await?;
@@ -96,7 +95,7 @@ struct PublishRequest {
 
 async fn publish(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     JsonBody(request): JsonBody<PublishRequest>,
 ) -> ApiResult<App> {
     let app = NewApp {
@@ -112,7 +111,7 @@ async fn publish(
 
 async fn republish(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<AppVersion> {
     let app = state.store.get_app(&caller.tenant_id, &sid).await?;
@@ -140,7 +139,7 @@ impl Checked {
 /// Checks what publishing a session would run; the guard fails the publish if any checked
 /// file changes before the snapshot.
 async fn check_session(state: &AppState, tenant_id: &str, session: &str) -> Result<(FileGuard, Checked), ApiError> {
-    let (workflows_guard, workflows) = state.workflows.check_session(tenant_id, session).await.map_err(load_error)?;
+    let (workflows_guard, workflows) = state.workflows.check_session(tenant_id, session).await?;
     let (backend_guard, backend) = state.backends.check_session(tenant_id, session).await?;
     Ok((workflows_guard.and(backend_guard), Checked { workflows, backend }))
 }
@@ -153,7 +152,7 @@ struct ListQuery {
 
 async fn list(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Vec<App>> {
     Ok(ok(state.store.list_apps(&caller.tenant_id, query.session_id).await?))
@@ -161,7 +160,7 @@ async fn list(
 
 async fn get_app(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<App> {
     Ok(ok(state.store.get_app(&caller.tenant_id, &sid).await?))
@@ -169,7 +168,7 @@ async fn get_app(
 
 async fn versions(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
 ) -> ApiResult<Vec<AppVersion>> {
     Ok(ok(state.store.app_versions(&caller.tenant_id, &sid).await?))
@@ -177,7 +176,7 @@ async fn versions(
 
 async fn update(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(sid): PathParams<String>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<App> {

@@ -21,16 +21,17 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::config::AuthMode;
 use crate::envelope::{ApiError, ErrorCode};
+use crate::workflow::caller::{Caller, EndUser};
 use stage_store::tenants::Principal;
 
-/// The authenticated caller of a request.
-pub struct Caller(pub Principal);
+/// The authenticated user of a request (an API key's, or the local admin).
+pub struct Authenticated(pub Principal);
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state).await.map(Caller)
+        authenticate(parts, state).await.map(Authenticated)
     }
 }
 
@@ -78,63 +79,31 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     Ok(principal)
 }
 
-/// A caller of a workflow run: an API key's user, a verified end user, or nobody.
-#[derive(Debug, Clone)]
-pub enum RunCaller {
-    Key(Principal),
-    EndUser(EndUser),
-    Anonymous,
-}
-
-impl RunCaller {
-    /// `{email, name, userId}` as workflow templates see `auth`.
-    pub fn auth_json(&self) -> serde_json::Value {
-        match self {
-            RunCaller::Key(p) => serde_json::json!({ "email": p.email, "name": p.name, "userId": p.user_id }),
-            RunCaller::EndUser(u) => serde_json::json!({ "email": u.email, "name": u.name, "userId": u.user_id }),
-            RunCaller::Anonymous => serde_json::json!({ "email": null, "name": null, "userId": null }),
-        }
-    }
-
-    /// Whom an `Idempotency-Key` of this caller belongs to: an API key's user (with its
-    /// tenant; every key of the user shares it, so a rotated key still finds its runs), an
-    /// end user (the token's `sub`), or anonymous.
-    pub fn idempotency_scope(&self) -> String {
-        match self {
-            RunCaller::Key(p) => format!("key:{}:{}", p.tenant_id, p.user_id),
-            RunCaller::EndUser(u) => format!("end-user:{}", u.user_id),
-            RunCaller::Anonymous => "anonymous".to_owned(),
-        }
-    }
-
-    /// The caller of a backend request, and whether the host consumed its `Authorization`.
-    ///
-    /// A Stage API key must be valid (else 401) and a verifiable end-user token identifies
-    /// the user; both are consumed. Any other `Authorization` (a token of the app's own, or
-    /// one this server cannot verify) leaves the caller anonymous and passes through to the
-    /// backend, which may have its own scheme.
-    pub async fn for_backend(parts: &Parts, state: &AppState) -> Result<(RunCaller, bool), ApiError> {
-        let token = parts.headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(presented_key);
-        match token {
-            Some(token) if token.starts_with(API_KEY_PREFIX) => {
-                Ok((RunCaller::Key(authenticate(parts, state).await?), true))
-            }
-            Some(token) => match state.tokens.as_ref().map(|verifier| verifier.verify(token)) {
-                Some(Ok(user)) => Ok((RunCaller::EndUser(user), true)),
-                _ => Ok((RunCaller::Anonymous, false)),
-            },
-            None if parts.headers.contains_key(AUTHORIZATION) => Ok((RunCaller::Anonymous, false)),
-            None => Ok((local_admin_or_anonymous(parts, state), false)),
-        }
+/// The caller of a backend request, and whether the host consumed its `Authorization`.
+///
+/// A Stage API key must be valid (else 401) and a verifiable end-user token identifies the
+/// user; both are consumed. Any other `Authorization` (a token of the app's own, or one this
+/// server cannot verify) leaves the caller anonymous and passes through to the backend,
+/// which may have its own scheme.
+pub async fn backend_caller(parts: &Parts, state: &AppState) -> Result<(Caller, bool), ApiError> {
+    let token = parts.headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(presented_key);
+    match token {
+        Some(token) if token.starts_with(API_KEY_PREFIX) => Ok((Caller::User(authenticate(parts, state).await?), true)),
+        Some(token) => match state.tokens.as_ref().map(|verifier| verifier.verify(token)) {
+            Some(Ok(user)) => Ok((Caller::EndUser(user), true)),
+            _ => Ok((Caller::Anonymous, false)),
+        },
+        None if parts.headers.contains_key(AUTHORIZATION) => Ok((Caller::Anonymous, false)),
+        None => Ok((local_admin_or_anonymous(parts, state), false)),
     }
 }
 
 /// The local admin for a credential-less request made on this machine in `--auth local`
 /// mode, else nobody.
-fn local_admin_or_anonymous(parts: &Parts, state: &AppState) -> RunCaller {
+fn local_admin_or_anonymous(parts: &Parts, state: &AppState) -> Caller {
     match local_admin(parts, state) {
-        Ok(()) => RunCaller::Key(state.local_admin.clone()),
-        Err(_) => RunCaller::Anonymous,
+        Ok(()) => Caller::User(state.local_admin.clone()),
+        Err(_) => Caller::Anonymous,
     }
 }
 
@@ -250,7 +219,7 @@ fn names_loopback(host: &[u8]) -> bool {
     address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
-impl FromRequestParts<AppState> for RunCaller {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     /// API keys start with `stage_sk_`; any other bearer token must be an end-user JWT.
@@ -266,24 +235,16 @@ impl FromRequestParts<AppState> for RunCaller {
                 })?;
                 let user = verifier.verify(token).map_err(|why| ApiError::new(ErrorCode::Unauthorized, why))?;
                 tracing::Span::current().record("tenant", "end-user");
-                Ok(RunCaller::EndUser(user))
+                Ok(Caller::EndUser(user))
             }
             None if parts.headers.get(AUTHORIZATION).is_none() => Ok(local_admin_or_anonymous(parts, state)),
-            _ => authenticate(parts, state).await.map(RunCaller::Key),
+            _ => authenticate(parts, state).await.map(Caller::User),
         }
     }
 }
 
 /// Every API key starts with this; other bearer tokens are end-user JWTs.
 pub const API_KEY_PREFIX: &str = "stage_sk_";
-
-/// A verified end user, from the claims of their token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndUser {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-}
 
 /// Verifies end-user JWTs with the configured key (HS256 secret or RS256 public key).
 pub struct TokenVerifier {

@@ -35,7 +35,7 @@ use crate::envelope::{ApiError, ErrorCode};
 use crate::envelope::{ApiResult, ok};
 use crate::workflow::catalog::StepKinds;
 use crate::workflow::loader::Workflows;
-use crate::workflow::runner::Runner;
+use crate::workflow::runs::Runs;
 use axum::extract::State;
 use stage_runtime::Runtime;
 use stage_store::tenants::Principal;
@@ -53,7 +53,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub kinds: Arc<StepKinds>,
     pub workflows: Arc<Workflows>,
-    pub runner: Arc<Runner>,
+    /// Runs of apps' workflows for callers.
+    pub runs: Arc<Runs>,
     /// App versions' API backends.
     pub backends: Arc<backends::Backends>,
     /// Verifies end-user tokens when a JWT key is configured.

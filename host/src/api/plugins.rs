@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::Authenticated;
 use crate::envelope::extract::{JsonBody, PathParams};
 use crate::envelope::{ApiError, ApiResult, ok};
 use crate::workflow::registry::StepManifest;
@@ -33,7 +33,7 @@ const MAX_COMPONENT_BYTES: usize = 20 * 1024 * 1024;
 
 async fn put(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(kind): PathParams<String>,
     JsonBody(request): JsonBody<PutPlugin>,
 ) -> ApiResult<Plugin> {
@@ -79,13 +79,13 @@ async fn put(
     Ok(ok(plugin))
 }
 
-async fn list(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Vec<Plugin>> {
+async fn list(State(state): State<AppState>, Authenticated(caller): Authenticated) -> ApiResult<Vec<Plugin>> {
     Ok(ok(state.store.list_plugins(&caller.tenant_id).await?))
 }
 
 async fn get_plugin(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(kind): PathParams<String>,
 ) -> ApiResult<Plugin> {
     Ok(ok(state.store.get_plugin(&caller.tenant_id, &kind).await?))
@@ -93,7 +93,7 @@ async fn get_plugin(
 
 async fn delete(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(kind): PathParams<String>,
 ) -> ApiResult<Value> {
     let previous = previous_hash(&state, &caller.tenant_id, &kind).await?;

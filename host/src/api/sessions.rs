@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::Authenticated;
 use super::file_path::normalize;
 use crate::config::Limits;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
@@ -43,18 +43,24 @@ struct CreatedSession {
     id: String,
 }
 
-async fn create_session(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<CreatedSession> {
+async fn create_session(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<CreatedSession> {
     let id = state.store.create_session(&caller.tenant_id).await?;
     Ok(created(CreatedSession { id }))
 }
 
-async fn list_sessions(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Vec<SessionSummary>> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Vec<SessionSummary>> {
     Ok(ok(state.store.list_sessions(&caller.tenant_id).await?))
 }
 
 async fn delete_session(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Value> {
     let id = state.store.delete_session(&caller.tenant_id, &id).await?;
@@ -76,7 +82,7 @@ struct PushResult {
 
 async fn push(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<PushRequest>,
 ) -> ApiResult<PushResult> {
@@ -115,7 +121,7 @@ struct RenderResult {
 
 async fn render(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<RenderRequest>,
 ) -> ApiResult<RenderResult> {
@@ -172,7 +178,7 @@ impl From<SessionStatus> for StatusView {
 
 async fn status(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusView> {
     Ok(ok(state.store.session_status(&caller.tenant_id, &id).await?.into()))
@@ -180,7 +186,7 @@ async fn status(
 
 async fn list_files(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Vec<FileHead>> {
     Ok(ok(state.store.list_files(&caller.tenant_id, &id).await?))
@@ -194,7 +200,7 @@ struct ReadQuery {
 
 async fn read_file(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams((id, path)): PathParams<(String, String)>,
     Query(query): Query<ReadQuery>,
 ) -> ApiResult<FileView> {
@@ -214,7 +220,7 @@ async fn read_file(
 
 async fn delete_file(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams((id, path)): PathParams<(String, String)>,
 ) -> ApiResult<Value> {
     let path = normalize(&path, state.config.limits.max_path_bytes)?;
@@ -224,7 +230,7 @@ async fn delete_file(
 
 async fn file_history(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams((id, path)): PathParams<(String, String)>,
 ) -> ApiResult<Vec<FileRevision>> {
     let path = normalize(&path, state.config.limits.max_path_bytes)?;
@@ -240,7 +246,7 @@ struct SnapshotRequest {
 
 async fn create_snapshot(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<SnapshotRequest>,
 ) -> ApiResult<Snapshot> {
@@ -250,7 +256,7 @@ async fn create_snapshot(
 
 async fn list_snapshots(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Vec<Snapshot>> {
     Ok(ok(state.store.list_snapshots(&caller.tenant_id, &id).await?))
@@ -258,7 +264,7 @@ async fn list_snapshots(
 
 async fn restore_snapshot(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams((id, snapshot)): PathParams<(String, String)>,
 ) -> ApiResult<Restored> {
     Ok(ok(state.store.restore_snapshot(&caller.tenant_id, &id, &snapshot).await?))
@@ -272,7 +278,7 @@ pub(super) struct ScopesRequest {
 
 async fn set_google_scopes(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<ScopesRequest>,
 ) -> ApiResult<GoogleScopes> {
@@ -282,7 +288,7 @@ async fn set_google_scopes(
 
 async fn google_scopes(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    Authenticated(caller): Authenticated,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Value> {
     let scopes = state.store.google_scopes(&caller.tenant_id, &id).await?;

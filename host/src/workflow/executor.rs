@@ -14,6 +14,7 @@ use tokio::time::timeout_at;
 
 use super::catalog::{ResolvedStep, StepKinds};
 use super::definition::{StepDef, WorkflowFile};
+use super::plan::RunPlan;
 use super::template::{EvaluationScope, TemplateContext, TemplateEngine, TemplateError, TemplateErrorKind};
 use crate::envelope::ErrorCode;
 use stage_runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
@@ -22,30 +23,6 @@ use stage_store::{new_id, now_ms, sha256_hex};
 
 /// The step kind whose output is the run's HTTP answer.
 pub const RESPONSE_KIND: &str = "response";
-
-/// Everything a run needs to know about its app, caller and input.
-#[derive(Debug, Clone)]
-pub struct RunPlan {
-    pub run_id: String,
-    pub tenant_id: String,
-    pub app_sid: String,
-    pub app_name: String,
-    pub app_version: i64,
-    /// The app's config merged over the file's `config`.
-    pub config: Value,
-    pub workflow: String,
-    pub input: Value,
-    /// `{email, name, userId}` of the verified caller (nulls when anonymous).
-    pub auth: Value,
-    /// The caller's `Idempotency-Key` together with the caller it belongs to
-    /// (`runner::CallerKey`): steps' idempotency keys derive from it (else from the run id),
-    /// so a replayed request gives every step the key it had the first time, and two
-    /// callers' runs never share a step key.
-    pub caller_key: Option<String>,
-    pub started_at: i64,
-    /// When the run must have ended, whatever its steps and retries ask for.
-    pub deadline: tokio::time::Instant,
-}
 
 /// What the caller receives.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -82,22 +59,21 @@ pub struct Executor {
 
 impl Executor {
     pub async fn execute(&self, file: &WorkflowFile, plan: &RunPlan) -> RunOutcome {
-        let Some(workflow) = file.workflow(&plan.workflow) else {
-            let message = format!("workflow {} not found in app {}", plan.workflow, plan.app_sid);
+        let Some(workflow) = file.workflow(&plan.request.workflow) else {
+            let message = format!("workflow {} not found in app {}", plan.request.workflow, plan.request.app_sid);
             return failed(
                 Answer::envelope_error(ErrorCode::NotFound, message.clone(), Value::Null),
                 message,
                 Vec::new(),
             );
         };
-        let app = json!({ "sid": plan.app_sid, "name": plan.app_name, "version": plan.app_version });
+        let app =
+            json!({ "sid": plan.request.app_sid, "name": plan.request.app_name, "version": plan.request.app_version });
         let run = json!({ "id": plan.run_id, "startedAt": plan.started_at });
-        let mut context = TemplateContext::new(&plan.input, &plan.auth, &plan.config, &app, &run);
-        let identity = Identity {
-            tenant_id: plan.tenant_id.clone(),
-            app_sid: Some(plan.app_sid.clone()),
-            actor_email: plan.auth["email"].as_str().map(str::to_owned),
-        };
+        let request = &plan.request;
+        let auth = serde_json::to_value(request.caller.auth()).unwrap_or(Value::Null);
+        let mut context = TemplateContext::new(&request.input, &auth, &request.config, &app, &run);
+        let identity = request.caller.identity(&request.tenant_id, &request.app_sid);
         let mut outputs = Map::new();
         let mut response: Option<Answer> = None;
         let mut records = Vec::with_capacity(workflow.steps.len());
@@ -180,7 +156,7 @@ impl Executor {
         EvaluationScope {
             identity: identity.clone(),
             run_id: plan.run_id.clone(),
-            workflow: plan.workflow.clone(),
+            workflow: plan.request.workflow.clone(),
             step: step.label(),
             wall_time: Duration::from_millis(step.timeout_ms.unwrap_or(self.runtime.default_limits().wall_time_ms)),
         }
@@ -218,7 +194,7 @@ impl Executor {
     /// Invokes a step until it succeeds, fails for good, or runs out of retries.
     async fn run_step(&self, step: &StepDef, input: &Value, plan: &RunPlan, identity: &Identity) -> Attempts {
         let mut attempts = Attempts::default();
-        let resolved = match self.kinds.resolve(&plan.tenant_id, &step.kind).await {
+        let resolved = match self.kinds.resolve(&plan.request.tenant_id, &step.kind).await {
             Ok(resolved) => resolved,
             Err(e) => {
                 attempts.result = Err(StepFailure::Instantiate(e.to_string()));
@@ -272,8 +248,8 @@ impl Executor {
         StepCall {
             context: StepContext {
                 run_id: plan.run_id.clone(),
-                app_sid: plan.app_sid.clone(),
-                workflow: plan.workflow.clone(),
+                app_sid: plan.request.app_sid.clone(),
+                workflow: plan.request.workflow.clone(),
                 step_id: step.label(),
                 attempt,
                 idempotency_key: idempotency_key.to_owned(),
@@ -291,8 +267,11 @@ impl Executor {
 /// indexes grow at their end instead of splitting pages at random; a caller's key is
 /// hashed together with what it is scoped to.
 fn step_idempotency_key(plan: &RunPlan, index: usize) -> String {
-    let Some(caller_key) = &plan.caller_key else { return run_step_key(&plan.run_id, index) };
-    let material = format!("{}\n{}\n{}\n{caller_key}\n{index}", plan.app_sid, plan.app_version, plan.workflow);
+    let Some(caller_key) = plan.caller_key() else { return run_step_key(&plan.run_id, index) };
+    let material = format!(
+        "{}\n{}\n{}\n{caller_key}\n{index}",
+        plan.request.app_sid, plan.request.app_version, plan.request.workflow
+    );
     format!("stp_{}", &sha256_hex(material.as_bytes())[..40])
 }
 
@@ -511,11 +490,12 @@ pub fn bounded_wait(requested_ms: Option<u64>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::caller::Caller;
+    use crate::workflow::plan::{CallerKey, RunRequest};
 
     #[test]
     fn step_idempotency_keys() {
-        let plan = RunPlan {
-            run_id: "run_0abc".into(),
+        let request = RunRequest {
             tenant_id: "t".into(),
             app_sid: "app_1".into(),
             app_name: "A".into(),
@@ -523,23 +503,37 @@ mod tests {
             config: json!({}),
             workflow: "signup".into(),
             input: json!({}),
-            auth: json!({}),
-            caller_key: None,
-            started_at: 0,
-            deadline: tokio::time::Instant::now(),
+            caller: Caller::Anonymous,
+            idempotency_key: None,
+            within_slot: false,
+        };
+        let plan = RunPlan { run_id: "run_0abc".into(), started_at: 0, deadline: tokio::time::Instant::now(), request };
+        let with = |change: &dyn Fn(&mut RunRequest)| {
+            let mut plan = plan.clone();
+            change(&mut plan.request);
+            plan
         };
         // Without a caller's key, keys follow the run id (time-ordered) and the step index.
         assert_eq!(step_idempotency_key(&plan, 0), "stp_run_0abc_0");
         assert_eq!(step_idempotency_key(&plan, 2), "stp_run_0abc_2");
 
         // With one, they depend on it and on what it is scoped to, not on the run.
-        let keyed = RunPlan { caller_key: Some("order-7".into()), ..plan.clone() };
+        let order_7 = CallerKey { caller: "anonymous".into(), key: "order-7".into() };
+        let keyed = with(&|request| request.idempotency_key = Some(order_7.clone()));
         let key = step_idempotency_key(&keyed, 1);
         assert!(key.starts_with("stp_") && key.len() == 44, "{key}");
         assert_eq!(step_idempotency_key(&RunPlan { run_id: "run_other".into(), ..keyed.clone() }, 1), key);
         assert_ne!(step_idempotency_key(&keyed, 0), key);
-        assert_ne!(step_idempotency_key(&RunPlan { workflow: "other".into(), ..keyed.clone() }, 1), key);
-        assert_ne!(step_idempotency_key(&RunPlan { app_version: 3, ..keyed }, 1), key);
+        let other_workflow = with(&|request| {
+            request.idempotency_key = Some(order_7.clone());
+            request.workflow = "other".into();
+        });
+        assert_ne!(step_idempotency_key(&other_workflow, 1), key);
+        let other_version = with(&|request| {
+            request.idempotency_key = Some(order_7.clone());
+            request.app_version = 3;
+        });
+        assert_ne!(step_idempotency_key(&other_version, 1), key);
     }
 
     #[test]

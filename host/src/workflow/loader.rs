@@ -28,18 +28,15 @@ pub const BYTES_FACTOR: u64 = 11;
 pub const TEMPLATE_BYTES: u64 = 96;
 
 /// Why a workflow file could not be used.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file has problems (every one listed).
+    #[error("{FILE_PATH} has {} problem(s): {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
     Invalid(Vec<Problem>),
+    #[error("{0}")]
     Catalog(ResolveError),
-    Store(StoreError),
-}
-
-impl From<StoreError> for LoadError {
-    fn from(error: StoreError) -> LoadError {
-        LoadError::Store(error)
-    }
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A version's parsed file (`None` when it has no workflow file), with its estimated weight.

@@ -5,14 +5,17 @@
 //! * [`template`] — `{{ expr }}` templates in step inputs and `if` conditions, compiled once
 //!   per loaded file and evaluated per run.
 
+pub mod caller;
 pub mod catalog;
 pub mod definition;
 pub mod executor;
 pub mod loader;
 mod path;
+pub mod plan;
 pub mod registry;
 mod response;
 pub mod runner;
+pub mod runs;
 pub mod template;
 
 pub use definition::{AuthPolicy, Jitter, Problem, RetryPolicy, StepDef, Workflow, WorkflowFile, parse};

@@ -13,43 +13,12 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use super::definition::WorkflowFile;
-use super::executor::{Answer, Executor, RunOutcome, RunPlan};
+use super::executor::{Answer, Executor, RunOutcome};
+use super::plan::{RunPlan, RunRequest};
+use super::runs::RunError;
 use crate::envelope::ErrorCode;
-use stage_runtime::Busy;
 use stage_store::runs::{FinishedRun, NewRun, RunStart};
-use stage_store::{Store, StoreError, new_id, now_ms, sha256_hex};
-
-/// A request to run a workflow, authorised and resolved by the caller.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    pub tenant_id: String,
-    pub app_sid: String,
-    pub app_name: String,
-    pub app_version: i64,
-    pub config: Value,
-    pub workflow: String,
-    pub input: Value,
-    pub auth: Value,
-    pub idempotency_key: Option<CallerKey>,
-    /// The run executes inside a slot its caller already holds (a backend's `compute`),
-    /// rather than taking one of the tenant's.
-    pub within_slot: bool,
-}
-
-/// A caller's `Idempotency-Key` with the caller it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallerKey {
-    /// Who sent the key: an API key's user (with its tenant), an end user, or anonymous.
-    pub caller: String,
-    pub key: String,
-}
-
-impl CallerKey {
-    /// What the steps' idempotency keys derive from: the key and its caller, unambiguously.
-    fn step_material(&self) -> String {
-        json!([self.caller, self.key]).to_string()
-    }
-}
+use stage_store::{Store, new_id, now_ms, sha256_hex};
 
 /// What the caller gets now.
 #[derive(Debug, Clone)]
@@ -58,23 +27,6 @@ pub enum RunAnswer {
     Finished { run_id: String, answer: Answer, replayed: bool },
     /// Still running past the wait; follow it by id.
     Pending { run_id: String },
-}
-
-#[derive(Debug)]
-pub enum RunError {
-    /// The `Idempotency-Key` was used for a different request.
-    KeyReused {
-        run_id: String,
-    },
-    /// The tenant's slots and queue are full.
-    Busy(Busy),
-    Store(StoreError),
-}
-
-impl From<StoreError> for RunError {
-    fn from(error: StoreError) -> RunError {
-        RunError::Store(error)
-    }
 }
 
 /// Starts runs and tracks those in progress.
@@ -111,7 +63,7 @@ impl Runner {
         // A place in the tenant's queue first: a full queue refuses before anything is recorded.
         let ticket = match request.within_slot {
             true => None,
-            false => Some(self.executor.runtime.admission().enqueue(&request.tenant_id).map_err(RunError::Busy)?),
+            false => Some(self.executor.runtime.admission().enqueue(&request.tenant_id)?),
         };
         let request_hash = sha256_hex(json!([request.workflow, request.input]).to_string().as_bytes());
         let run_id = new_id("run_");
@@ -122,7 +74,7 @@ impl Runner {
             app_version: request.app_version,
             workflow: request.workflow.clone(),
             input: request.input.clone(),
-            auth: request.auth.clone(),
+            auth: serde_json::to_value(request.caller.auth()).unwrap_or(Value::Null),
             idempotency_key: request.idempotency_key.as_ref().map(|k| k.key.clone()),
             idempotency_scope: request.idempotency_key.as_ref().map(|k| k.caller.clone()),
             request_hash: request_hash.clone(),
@@ -139,20 +91,7 @@ impl Runner {
             return Ok(self.wait_for(&existing.id, wait, true).await);
         }
 
-        let plan = RunPlan {
-            run_id: run_id.clone(),
-            tenant_id: request.tenant_id,
-            app_sid: request.app_sid,
-            app_name: request.app_name,
-            app_version: request.app_version,
-            config: request.config,
-            workflow: request.workflow,
-            input: request.input,
-            auth: request.auth,
-            caller_key: request.idempotency_key.as_ref().map(CallerKey::step_material),
-            started_at: now_ms(),
-            deadline,
-        };
+        let plan = RunPlan { run_id: run_id.clone(), started_at: now_ms(), deadline, request };
         let (done, watcher) = watch::channel(None);
         self.in_progress.lock().expect("runner poisoned").insert(run_id.clone(), watcher.clone());
         let (store, executor, in_progress) = (self.store.clone(), self.executor.clone(), self.in_progress.clone());

@@ -34,12 +34,12 @@ use wasmtime_wasi_http::Error as HttpError;
 
 use self::compute::AppCompute;
 use super::AppState;
-use super::auth::RunCaller;
-use super::runs::find_app_for;
+use super::auth::backend_caller;
 use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
+use crate::workflow::runs::RunError;
 use stage_cache::{Cache, CacheLimits, CacheStats};
-use stage_runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
+use stage_runtime::{BackendCall, BackendFailure, Limits, Policy, PreparedBackend, RequestBody, Runtime};
 use stage_store::apps::FileGuard;
 use stage_store::{Store, sha256_hex};
 
@@ -180,8 +180,8 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
     let (sid, rest) = split_path(parts.uri.path())
         .ok_or_else(|| ApiError::not_found(format!("no route for {}", parts.uri.path())))?;
     let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let (mut caller, consumed_authorization) = RunCaller::for_backend(&parts, &state).await?;
-    let (tenant_id, app) = find_app_for(&state, &sid, &mut caller).await?;
+    let (caller, consumed_authorization) = backend_caller(&parts, &state).await?;
+    let (tenant_id, app, caller) = state.runs.find_app(&sid, caller).await?;
     let backend = state.backends.of_version(&sid, app.version).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "app {sid} (version {}) has no backend: push {WASM_PATH} to its session and publish",
@@ -191,8 +191,7 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
 
     // One of the tenant's slots for the whole request (and what it starts through compute).
     let deadline = tokio::time::Instant::now() + backend.limits.wall_time();
-    let _slot =
-        state.runtime.admission().admit(&tenant_id, deadline).await.map_err(|busy| super::runs::busy_error(&busy))?;
+    let _slot = state.runtime.admission().admit(&tenant_id, deadline).await.map_err(RunError::Busy)?;
 
     // The body streams into the guest, bounded: past the limit the guest's read fails and
     // the client gets 413 whatever the guest answers.
@@ -216,12 +215,12 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
         .boxed_unsync();
     let uri = guest_uri(&parts.headers, &rest, parts.uri.query())?;
     let mut headers = forwarded_headers(&parts.headers, consumed_authorization);
-    let auth = caller.auth_json();
+    let auth = caller.auth();
     let identity_headers = [
         ("x-stage-app-sid", Some(sid.as_str())),
-        ("x-stage-user-email", auth["email"].as_str()),
-        ("x-stage-user-name", auth["name"].as_str()),
-        ("x-stage-user-id", auth["userId"].as_str()),
+        ("x-stage-user-email", auth.email.as_deref()),
+        ("x-stage-user-name", auth.name.as_deref()),
+        ("x-stage-user-id", auth.user_id.as_deref()),
     ];
     for (name, value) in identity_headers {
         if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
@@ -235,13 +234,9 @@ async fn serve(State(state): State<AppState>, request: Request) -> Result<Respon
         .map_err(|e| ApiError::bad_request(format!("the request cannot be passed to the backend: {e}")))?;
     *guest_request.headers_mut() = headers;
 
-    let identity = Identity {
-        tenant_id: tenant_id.clone(),
-        app_sid: Some(sid.clone()),
-        actor_email: auth["email"].as_str().map(str::to_owned),
-    };
-    let compute =
-        Arc::new(AppCompute { state: state.clone(), tenant_id, app, caller, wait: backend.limits.wall_time() });
+    let identity = caller.identity(&tenant_id, &sid);
+    let wait = backend.limits.wall_time();
+    let compute = Arc::new(AppCompute { state: state.clone(), tenant_id, app_sid: app.sid, caller, wait });
     let call = BackendCall {
         request: guest_request,
         identity,

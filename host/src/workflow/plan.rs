@@ -1,0 +1,57 @@
+//! What a run is: the request the API layer resolved ([`RunRequest`]) and the plan the
+//! runner makes of it ([`RunPlan`]), which the executor follows.
+
+use serde_json::{Value, json};
+
+use super::caller::Caller;
+
+/// A request to run a workflow, authorised and resolved by the caller.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub tenant_id: String,
+    pub app_sid: String,
+    pub app_name: String,
+    pub app_version: i64,
+    pub config: Value,
+    pub workflow: String,
+    pub input: Value,
+    pub caller: Caller,
+    pub idempotency_key: Option<CallerKey>,
+    /// The run executes inside a slot its caller already holds (a backend's `compute`),
+    /// rather than taking one of the tenant's.
+    pub within_slot: bool,
+}
+
+/// A caller's `Idempotency-Key` with the caller it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerKey {
+    /// Who sent the key: an API key's user (with its tenant), an end user, or anonymous.
+    pub caller: String,
+    pub key: String,
+}
+
+impl CallerKey {
+    /// What the steps' idempotency keys derive from: the key and its caller, unambiguously.
+    pub fn step_material(&self) -> String {
+        json!([self.caller, self.key]).to_string()
+    }
+}
+
+/// A run about to execute: its request, with the id and times the runner gave it.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub run_id: String,
+    pub started_at: i64,
+    /// When the run must have ended, whatever its steps and retries ask for.
+    pub deadline: tokio::time::Instant,
+    pub request: RunRequest,
+}
+
+impl RunPlan {
+    /// What the steps' idempotency keys derive from when the caller sent a key: the key
+    /// and its caller. A replayed request gives every step the key it had the first time,
+    /// and two callers' runs never share a step key.
+    pub fn caller_key(&self) -> Option<String> {
+        self.request.idempotency_key.as_ref().map(CallerKey::step_material)
+    }
+}
