@@ -160,7 +160,8 @@ fn app_state(
     let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor, max_run));
     let runs = Arc::new(workflow::runs::Runs::new(store.clone(), workflows.clone(), runner));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
-    let backends = Arc::new(api::backends::Backends::new(store.clone(), runtime.clone(), caches.cache_backend_entries));
+    let backends =
+        Arc::new(workflow::backends::Backends::new(store.clone(), runtime.clone(), caches.cache_backend_entries));
     Ok(api::AppState {
         store,
         services,

@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::backends::VersionBackend;
 use super::sessions::check_name;
 use crate::envelope::extract::{JsonBody, PathParams, Query, json_type};
 use crate::envelope::{ApiError, ApiResult, created, ok};
+use crate::workflow::backends::VersionBackend;
 use crate::workflow::loader::VersionFile;
 use stage_store::apps::{App, AppPatch, AppVersion, FileGuard, NewApp};
 use stage_store::google::{GoogleCredentialStatus, GoogleRefreshToken};

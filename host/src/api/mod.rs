@@ -8,7 +8,7 @@ pub mod file_path;
 
 mod admin;
 mod apps;
-pub mod backends;
+mod backends;
 mod convex;
 mod plugins;
 mod runs;
@@ -56,7 +56,7 @@ pub struct AppState {
     /// Runs of apps' workflows for callers.
     pub runs: Arc<Runs>,
     /// App versions' API backends.
-    pub backends: Arc<backends::Backends>,
+    pub backends: Arc<crate::workflow::backends::Backends>,
     /// Verifies end-user tokens when a JWT key is configured.
     pub tokens: Option<Arc<TokenVerifier>>,
 }

@@ -5,6 +5,7 @@
 //! * [`template`] — `{{ expr }}` templates in step inputs and `if` conditions, compiled once
 //!   per loaded file and evaluated per run.
 
+pub mod backends;
 pub mod caller;
 pub mod catalog;
 pub mod definition;
