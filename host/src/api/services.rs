@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::authenticate;
 use crate::services::{self, ServiceCaller};
+use stage_runtime::Identity;
 
 pub(super) fn router(state: &AppState) -> Router<AppState> {
     services::router(state.services.clone())
@@ -25,10 +26,10 @@ async fn attach_caller(State(state): State<AppState>, request: Request, next: Ne
         Ok(principal) => principal,
         Err(error) => return error.into_response(),
     };
-    parts.extensions.insert(ServiceCaller {
+    parts.extensions.insert(ServiceCaller(Identity {
         tenant_id: principal.tenant_id,
         app_sid: None,
         actor_email: Some(principal.email),
-    });
+    }));
     next.run(Request::from_parts(parts, body)).await
 }

@@ -105,11 +105,7 @@ impl Gateway for ServiceGateway {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("/{service}{path}").parse();
         let services = self.services.clone();
-        let caller = ServiceCaller {
-            tenant_id: identity.tenant_id.clone(),
-            app_sid: identity.app_sid.clone(),
-            actor_email: identity.actor_email.clone(),
-        };
+        let caller = ServiceCaller(identity.clone());
         Box::pin(async move {
             parts.uri = uri.ok()?;
             // A guest cannot claim to be someone else: the caller comes from the invocation.

@@ -39,17 +39,22 @@ use tokio::sync::Notify;
 
 use crate::envelope::{ApiError, ErrorCode};
 use input::Invalid;
+use stage_runtime::Identity;
 use stage_store::Store;
 
-/// Who is calling a service, as established by the host.
+/// Who is calling a service, as established by the host: the [`Identity`] a step or
+/// backend runs with (its `app_sid` set, so records are attributed to the app and the
+/// caller cannot write for another one), or a tenant's user through the API (`app_sid`
+/// unset). A newtype only so that handlers can extract it.
 #[derive(Debug, Clone)]
-pub struct ServiceCaller {
-    pub tenant_id: String,
-    /// Set when the call comes from a step or backend of an app: records are attributed to
-    /// it and the caller cannot write for another app.
-    pub app_sid: Option<String>,
-    /// The acting user (API key's user, or the run's end user), when known.
-    pub actor_email: Option<String>,
+pub struct ServiceCaller(pub Identity);
+
+impl std::ops::Deref for ServiceCaller {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
 }
 
 /// Handlers take the caller from the request's extensions; a request without one was not

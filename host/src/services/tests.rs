@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::{ServiceCaller, router};
+use stage_runtime::Identity;
 use stage_store::tenants::DEFAULT_TENANT;
 
 async fn services() -> (tempfile::TempDir, Router) {
@@ -20,15 +21,19 @@ async fn services() -> (tempfile::TempDir, Router) {
 }
 
 fn tenant_caller() -> ServiceCaller {
-    ServiceCaller { tenant_id: DEFAULT_TENANT.into(), app_sid: None, actor_email: Some("admin@localhost".into()) }
+    ServiceCaller(Identity {
+        tenant_id: DEFAULT_TENANT.into(),
+        app_sid: None,
+        actor_email: Some("admin@localhost".into()),
+    })
 }
 
 fn app_caller() -> ServiceCaller {
-    ServiceCaller {
+    ServiceCaller(Identity {
         tenant_id: DEFAULT_TENANT.into(),
         app_sid: Some("app_mine".into()),
         actor_email: Some("user@example.com".into()),
-    }
+    })
 }
 
 async fn call(
@@ -130,7 +135,7 @@ async fn an_app_caller_writes_and_reads_only_its_own_records() {
 async fn without_a_known_user_the_ledger_needs_an_actor() {
     let (_dir, services) = services().await;
     let anonymous =
-        ServiceCaller { tenant_id: DEFAULT_TENANT.into(), app_sid: Some("app_1".into()), actor_email: None };
+        ServiceCaller(Identity { tenant_id: DEFAULT_TENANT.into(), app_sid: Some("app_1".into()), actor_email: None });
     let (status, refused) =
         call(&services, Some(&anonymous), Method::POST, "/ledger/events", Some(json!({ "operation": "read" }))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -206,7 +206,7 @@ impl StepKinds {
     }
 }
 
-fn spec_of(manifest: &StepManifest) -> StepSpec {
+pub(crate) fn spec_of(manifest: &StepManifest) -> StepSpec {
     StepSpec {
         kind: manifest.kind.clone(),
         required: manifest.inputs.required.clone(),

@@ -250,13 +250,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use stage_runtime::Identity;
 
     fn api_caller() -> ServiceCaller {
-        ServiceCaller { tenant_id: "t".into(), app_sid: None, actor_email: Some("admin@localhost".into()) }
+        ServiceCaller(Identity { tenant_id: "t".into(), app_sid: None, actor_email: Some("admin@localhost".into()) })
     }
 
     fn app_caller() -> ServiceCaller {
-        ServiceCaller { tenant_id: "t".into(), app_sid: Some("app_mine".into()), actor_email: None }
+        ServiceCaller(Identity { tenant_id: "t".into(), app_sid: Some("app_mine".into()), actor_email: None })
     }
 
     /// The refusal of `body` from an API caller: its code, message and field.
