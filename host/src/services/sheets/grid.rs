@@ -114,23 +114,56 @@ impl Grid {
             .map(|(&(row, col), cell)| (row, col, cell))
     }
 
-    /// The table an append into `within` extends: from the first non-empty row of `within`
-    /// down while rows stay non-empty, across the leftmost..rightmost non-empty column of
-    /// those rows (only `within`'s columns count).
+    /// The table an append into `within` extends, as Google finds it: it starts at the first
+    /// non-empty row of `within` (across the non-empty cells of `within`'s columns in that
+    /// row) and grows, past `within`'s bounds, down while the next row has a cell under the
+    /// table and right while the next column has a cell beside it. So `A1` or `A1:C1` finds
+    /// a whole table below its header, and an append after it never overwrites its rows.
+    /// It never grows up or left of `within`: the appended values start in its columns.
     pub fn find_table(&self, within: Rect) -> Option<Rect> {
+        let (row, _, _) = self.cells_in(within).next()?;
         let mut table: Option<Rect> = None;
-        for (row, col, _) in self.cells_in(within) {
-            match &mut table {
-                None => table = Some(Rect::cell(row, col)),
-                Some(table) if row > table.row1.saturating_add(1) => break,
+        self.widen_within(&mut table, row, within);
+        let mut table = table?;
+        loop {
+            let mut grew = false;
+            while table.col1 < u32::MAX && self.any_in_column(table.col1 + 1, table.row0, table.row1) {
+                table.col1 += 1;
+                grew = true;
+            }
+            while table.row1 < u32::MAX && self.any_in_row(table.row1 + 1, table.col0, table.col1) {
+                table.row1 += 1;
+                let mut widened = Some(table);
+                self.widen_within(&mut widened, table.row1, within);
+                table = widened.unwrap_or(table);
+                grew = true;
+            }
+            if !grew {
+                return Some(table);
+            }
+        }
+    }
+
+    /// Widens `table` (or starts it) to the cells of `row` that lie in `within`'s columns.
+    fn widen_within(&self, table: &mut Option<Rect>, row: u32, within: Rect) {
+        let line = Rect { row0: row, row1: row, col0: within.col0, col1: within.col1 };
+        for (row, col, _) in self.cells_in(line) {
+            match table {
+                None => *table = Some(Rect::cell(row, col)),
                 Some(table) => {
-                    table.row1 = row;
                     table.col0 = table.col0.min(col);
                     table.col1 = table.col1.max(col);
                 }
             }
         }
-        table
+    }
+
+    fn any_in_row(&self, row: u32, col0: u32, col1: u32) -> bool {
+        self.cells.range((row, col0)..=(row, col1)).next().is_some()
+    }
+
+    fn any_in_column(&self, col: u32, row0: u32, row1: u32) -> bool {
+        (row0..=row1).any(|row| self.cells.contains_key(&(row, col)))
     }
 
     /// Applies an append of `values` (already interpreted, in the body's major dimension) into
@@ -333,9 +366,33 @@ mod tests {
     #[test]
     fn finds_tables_only_within_the_range() {
         let grid = grid_with("A1", json!([["a", "b", "c", "d"], ["e", "f", "g", "h"], ["i"], ["j"]]));
-        assert_eq!(table_in(&grid, "B:C"), Some(rect(0, 1, 1, 2)), "rows 3-4 have nothing in B:C");
+        assert_eq!(table_in(&grid, "B:C"), Some(rect(0, 1, 1, 3)), "rows 3-4 have nothing under B:D");
         assert_eq!(table_in(&grid, "C5:D"), None);
-        assert_eq!(table_in(&grid, "A2:B"), Some(rect(1, 0, 3, 1)));
+        assert_eq!(table_in(&grid, "A2:B"), Some(rect(1, 0, 3, 3)));
+    }
+
+    #[test]
+    fn a_bounded_range_finds_the_whole_table_below_and_beside_it() {
+        let grid = grid_with("A1", json!([["h1", "h2", "h3"], ["a", "b"], [null, "c", "d"], ["e"]]));
+        for range in ["A1", "A1:C1", "A1:A2", "Sheet1!A1"] {
+            let range = range.trim_start_matches("Sheet1!");
+            assert_eq!(table_in(&grid, range), Some(rect(0, 0, 3, 2)), "{range}");
+        }
+        assert_eq!(table_in(&grid, "B1"), Some(rect(0, 1, 2, 2)), "never grows left of the range");
+        assert_eq!(table_in(&grid, "A6"), None, "nor up");
+    }
+
+    #[test]
+    fn appends_to_a_bounded_range_lose_nothing() {
+        for insert in [InsertDataOption::Overwrite, InsertDataOption::InsertRows] {
+            let mut grid = Grid::new(1000, 26);
+            for row in ["r1", "r2", "r3", "r4"] {
+                grid.append(&area("A1"), &writes(json!([[row, 1]])), Dimension::Rows, insert);
+            }
+            let rows = read_all(&grid);
+            let first: Vec<&Value> = rows.iter().map(|row| &row[0]).collect();
+            assert_eq!(first, [&json!("r1"), &json!("r2"), &json!("r3"), &json!("r4")], "{insert:?}");
+        }
     }
 
     #[test]
