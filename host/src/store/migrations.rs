@@ -346,6 +346,11 @@ const MIGRATIONS: &[&str] = &[
         ON runs (tenant_id, app_sid, workflow, idempotency_scope, idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     "#,
+    // The Sheets emulator keeps each sheet's other properties (frozen rows and columns,
+    // hidden, tab colour, …) as a JSON object.
+    r#"
+    ALTER TABLE sheets_sheets ADD COLUMN properties TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
