@@ -19,4 +19,5 @@ mod durability;
 mod services;
 mod sessions;
 mod sheets;
+mod sheets_fidelity;
 mod workflows;

@@ -238,7 +238,9 @@ mod tests {
         Cell::of(Entered::Formula(text.to_owned()))
     }
 
-    fn evaluate(sheets: &[(&str, Vec<((u32, u32), Cell)>)]) -> Evaluation {
+    type Sheet<'a> = (&'a str, Vec<((u32, u32), Cell)>);
+
+    fn evaluate(sheets: &[Sheet<'_>]) -> Evaluation {
         let sheets = sheets
             .iter()
             .map(|(title, cells)| SheetCells { title, cells: Box::new(cells.iter().map(|(at, cell)| (*at, cell))) })

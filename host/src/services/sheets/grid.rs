@@ -401,7 +401,7 @@ mod tests {
     }
 
     fn read_all(grid: &Grid) -> Vec<Vec<Value>> {
-        formatted(&grid, area("A:ZZZ").clip_to(grid.row_count, grid.column_count), Dimension::Rows)
+        formatted(grid, area("A:ZZZ").clip_to(grid.row_count, grid.column_count), Dimension::Rows)
     }
 
     fn table_in(grid: &Grid, text: &str) -> Option<Rect> {
@@ -699,7 +699,7 @@ mod tests {
     fn format_only_cells_are_empty_for_tables_and_reads() {
         let mut grid = grid_with("A1", json!([["a"], ["b"]]));
         grid.update((2, 0), |cell| cell.format = Some(Default::default()));
-        assert!(grid.cells.get(&(2, 0)).is_none(), "an empty format is no cell");
+        assert!(!grid.cells.contains_key(&(2, 0)), "an empty format is no cell");
         let date =
             crate::services::sheets::format::CellFormat::number(crate::services::sheets::format::NumberFormat::new(
                 crate::services::sheets::format::NumberFormatType::Date,

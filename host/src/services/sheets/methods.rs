@@ -4,8 +4,8 @@
 //! `valueRenderOption`, `dateTimeRenderOption`, `includeValuesInResponse`, …) and answers.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -175,7 +175,8 @@ fn quoted_range(book: &Book<'_>, index: usize, area: &Area) -> String {
     if area.is_empty() { format!("'{title}'") } else { format!("'{title}'!{area}") }
 }
 
-/// Writes `writes` from the area's top-left, refusing values past a bounded area, and
+/// Writes `writes` from the area's top-left, refusing values past a bounded area (a single
+/// cell only anchors them), and
 /// answers Google's `UpdateValuesResponse`.
 fn write_area(
     book: &mut Book<'_>,
@@ -192,7 +193,9 @@ fn write_area(
         Dimension::Rows => (lines, longest),
         Dimension::Columns => (longest, lines),
     };
-    if let Some(end) = area.end_row
+    // A single cell is where the values start, as with Google; a larger range bounds them.
+    let single_cell = area.start_row == area.end_row && area.start_col == area.end_col;
+    if let Some(end) = area.end_row.filter(|_| !single_cell)
         && height > 0
         && u64::from(row) + height as u64 - 1 > u64::from(end)
     {
@@ -203,7 +206,7 @@ fn write_area(
         ))
         .into());
     }
-    if let Some(end) = area.end_col
+    if let Some(end) = area.end_col.filter(|_| !single_cell)
         && width > 0
         && u64::from(col) + width as u64 - 1 > u64::from(end)
     {
@@ -233,7 +236,7 @@ pub async fn get(
     State(store): State<Store>,
     caller: ServiceCaller,
     Path((id, range)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> GoogleResult {
     let params = Params::of(&uri)?;
     let dimension = dimension(params.get("majorDimension"), "major_dimension")?;
@@ -257,7 +260,7 @@ pub async fn update(
     State(store): State<Store>,
     caller: ServiceCaller,
     Path((id, range)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> GoogleResult {
     let params = Params::of(&uri)?;
@@ -283,7 +286,7 @@ pub async fn range_verb(
     State(store): State<Store>,
     caller: ServiceCaller,
     Path((id, range_and_verb)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> GoogleResult {
     let params = Params::of(&uri)?;
@@ -348,7 +351,7 @@ pub async fn collection_get(
     State(store): State<Store>,
     caller: ServiceCaller,
     Path((id, verb)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> GoogleResult {
     if verb != "values:batchGet" {
         return Err(GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: GET {}", uri.path())));
@@ -461,7 +464,7 @@ pub async fn collection_post(
     State(store): State<Store>,
     caller: ServiceCaller,
     Path((id, verb)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> GoogleResult {
     let tenant = caller.tenant_id.clone();

@@ -35,7 +35,7 @@ pub mod values;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Request;
+use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -131,11 +131,11 @@ pub fn owns_path(path: &str) -> bool {
     path == "/sheets" || path.starts_with("/sheets/")
 }
 
-async fn not_found(uri: Uri) -> GoogleError {
-    GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: {}", uri.path()))
+async fn not_found(method: axum::http::Method, uri: OriginalUri) -> GoogleError {
+    GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: {method} {}", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> GoogleError {
+async fn method_not_allowed(method: axum::http::Method, uri: OriginalUri) -> GoogleError {
     // Google routes by method and path together, so a known path with another method is
     // an unknown method too.
     GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: {method} {}", uri.path()))

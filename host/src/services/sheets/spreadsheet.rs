@@ -5,8 +5,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -362,7 +362,7 @@ pub async fn get(
     caller: ServiceCaller,
     headers: HeaderMap,
     Path(id): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> GoogleResult {
     let params = Params::of(&uri)?;
     let grid_data = params.boolean("includeGridData")? || mask_wants_grid_data(&params);
@@ -385,7 +385,7 @@ pub async fn verb(
     caller: ServiceCaller,
     headers: HeaderMap,
     Path(id_and_verb): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> GoogleResult {
     match id_and_verb.rsplit_once(':') {
