@@ -625,3 +625,46 @@ async fn spreadsheet_url_points_at_the_emulator() {
     let fetched = reqwest::get(url).await.unwrap();
     assert_eq!(fetched.status(), 200);
 }
+
+/// Runs `program` with `args`; its output when it succeeds, else why not.
+fn run(program: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{} could not start: {e}", program.display()))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{} {args:?} failed ({}):\n{text}", program.display(), output.status))
+    }
+}
+
+/// Google's own Python client (`google-api-python-client`, static discovery, pointed at the
+/// emulator with the README's recipe) drives every values method, batchUpdate, get with grid
+/// data and fields, and the errors it shows (`sheets_client.py`). Needs python3 with venv
+/// and PyPI; without them the test says why and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn googles_python_client_works_against_the_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let python3 = std::path::Path::new("python3");
+    if let Err(why) = run(python3, &["-m", "venv", venv.to_str().unwrap()]) {
+        eprintln!("SKIPPED googles_python_client_works_against_the_emulator: no python3 with venv here: {why}");
+        return;
+    }
+    let pip = venv.join("bin/pip");
+    let install = ["install", "--quiet", "--disable-pip-version-check", "google-api-python-client"];
+    if let Err(why) = run(&pip, &install) {
+        eprintln!("SKIPPED googles_python_client_works_against_the_emulator: pip could not install the client: {why}");
+        return;
+    }
+    let script = dir.path().join("sheets_client.py");
+    std::fs::write(&script, include_str!("sheets_client.py")).unwrap();
+
+    let server = Server::start_with(&["--auth", "required"]);
+    let output = run(&venv.join("bin/python"), &[script.to_str().unwrap(), &server.base, &server.admin_key()])
+        .unwrap_or_else(|failure| panic!("the Python client failed against the emulator:\n{failure}"));
+    assert!(output.trim_end().ends_with("ALL OK"), "{output}");
+    assert!(output.contains("ok append tableRange"), "{output}");
+}
