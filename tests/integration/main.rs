@@ -16,6 +16,7 @@ mod billing;
 mod communication;
 mod convex;
 mod durability;
+mod readme_snippets;
 mod services;
 mod sessions;
 mod sheets;
