@@ -15,7 +15,7 @@
 //! is Excel's (1,048,576 rows × 16,384 columns): cells beyond it are not evaluated (a formula
 //! there shows its text). IronCalc's sheet names are stricter than Google's titles (at most 31
 //! characters, none of `/\?*[]:`): a sheet whose title it refuses cannot be referenced by
-//! formulas (`#REF!`).
+//! formulas (`#REF!`), though its own formulas are evaluated.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -146,18 +146,21 @@ impl Evaluation {
         let mut placed = HashMap::new();
         let mut formulas = Vec::new();
         for (index, sheet) in sheets.into_iter().enumerate() {
+            // A title the engine refuses gets a placeholder no formula can name, so that a
+            // formula never reads another sheet's cells in its place.
+            let placeholder = format!("~stage sheet {index}~");
             let engine_sheet = if index == 0 {
-                // The engine starts with a `Sheet1`; a title it refuses keeps that name.
-                let _ = model.rename_sheet("Sheet1", sheet.title);
-                Some(0)
+                // The engine starts with one sheet, `Sheet1`.
+                let _ = model.rename_sheet("Sheet1", &placeholder);
+                let _ = model.rename_sheet(&placeholder, sheet.title);
+                0
             } else {
                 let count = model.workbook.worksheets.len() as u32;
-                match model.add_sheet(sheet.title) {
-                    Ok(()) => Some(count),
-                    Err(_) => Some(model.new_sheet().1),
+                if model.add_sheet(sheet.title).is_err() && model.add_sheet(&placeholder).is_err() {
+                    continue;
                 }
+                count
             };
-            let Some(engine_sheet) = engine_sheet else { continue };
             placed.insert(index, engine_sheet);
             for ((row, col), cell) in sheet.cells {
                 if row >= ENGINE_ROWS || col >= ENGINE_COLUMNS {
@@ -291,6 +294,19 @@ mod tests {
         for (row, expected) in expected.into_iter().enumerate() {
             assert_eq!(value(&evaluation, 0, row as u32, 1), expected, "B{}", row + 1);
         }
+    }
+
+    #[test]
+    fn sheets_the_engine_cannot_name_are_never_read_in_place_of_another() {
+        let sheets = [
+            ("a/b", vec![((0, 0), number(1.0))]),
+            ("Sheet1", vec![((0, 0), number(2.0))]),
+            ("Sheet3", vec![((0, 0), formula("=Sheet1!A1+Sheet3!A2")), ((1, 0), number(10.0))]),
+            ("sheet2", vec![((0, 0), formula("=A2")), ((1, 0), number(5.0))]),
+        ];
+        let evaluation = evaluate(&sheets);
+        assert_eq!(value(&evaluation, 2, 0, 0), Computed::Number(12.0));
+        assert_eq!(value(&evaluation, 3, 0, 0), Computed::Number(5.0));
     }
 
     #[test]
