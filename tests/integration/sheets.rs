@@ -43,7 +43,8 @@ async fn webhook_rows_land_in_the_emulated_sheet() {
     assert_eq!(setup.status, 201, "{:?}", setup.body);
     let spreadsheet_id = setup.body["spreadsheetId"].as_str().unwrap().to_owned();
     assert_eq!(spreadsheet_id.len(), 44);
-    assert_eq!(setup.body["spreadsheetUrl"], format!("https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit"));
+    // A step reaches the emulator in-process: the URL is the emulator's, on the Stage server.
+    assert_eq!(setup.body["spreadsheetUrl"], format!("/api/v1/sheets/v4/spreadsheets/{spreadsheet_id}"));
 
     let first = run(&server, &sid, "appendWebhookRow", webhook_row(&spreadsheet_id, "ada@example.com", 1500)).await;
     assert_eq!((first.status, &first.body), (201, &json!({ "updatedRange": "Events!A1:B1" })));
@@ -156,7 +157,9 @@ async fn the_emulator_speaks_google_over_http() {
     assert_eq!(typed.body["tableRange"], "'My Sheet'!A1:C2");
     assert_eq!(typed.body["updates"]["updatedRange"], "'My Sheet'!A3:C3");
     let read = server.get(&format!("{base}/'My%20Sheet'!A3:C3?valueRenderOption=UNFORMATTED_VALUE")).await;
-    assert_eq!(read.body["values"], json!([["=SUM(B1:B2)", 7, false]]));
+    assert_eq!(read.body["values"], json!([[2.5, 7, false]]), "the formula is computed; B1's \"007\" is text");
+    let formulas = server.get(&format!("{base}/'My%20Sheet'!A3:C3?valueRenderOption=FORMULA")).await;
+    assert_eq!(formulas.body["values"], json!([["=SUM(B1:B2)", 7, false]]));
 
     // Errors have Google's shape.
     let bad_range = server.get(&format!("{base}/Nope!A1")).await;

@@ -336,7 +336,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inference_calls_by_app ON inference_calls (tenant_id, app_sid, created_at);
     "#,
-    // 8: a run's Idempotency-Key belongs to its caller (an API key's user, an end user, or
+    // 7: a run's Idempotency-Key belongs to its caller (an API key's user, an end user, or
     // anonymous): the caller is stored with it and the unique index includes it. Keys
     // recorded before have no caller, so they are never replayed again.
     r#"
@@ -345,6 +345,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX runs_by_caller_idempotency_key
         ON runs (tenant_id, app_sid, workflow, idempotency_scope, idempotency_key)
         WHERE idempotency_key IS NOT NULL;
+    "#,
+    // 8: the Sheets emulator keeps each sheet's other properties (frozen rows and columns,
+    // hidden, tab colour, …) as a JSON object.
+    r#"
+    ALTER TABLE sheets_sheets ADD COLUMN properties TEXT NOT NULL DEFAULT '{}';
     "#,
 ];
 

@@ -2,13 +2,14 @@
 //! size) and sparse cells, each cell's value kept as JSON chosen by the emulator.
 //!
 //! Reads and updates hand the caller the spreadsheet and a cell accessor inside one
-//! transaction, so that an append's read-modify-write is atomic; what a cell means is the
-//! emulator's business (`services::sheets`), not the store's.
+//! transaction, so that an append's read-modify-write is atomic; what a cell means, and what
+//! a sheet's other properties hold, is the emulator's business (`services::sheets`), not the
+//! store's.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Store, StoreError, StoreResult, now_ms};
 
@@ -31,6 +32,8 @@ pub struct SheetRecord {
     pub title: String,
     pub row_count: u32,
     pub column_count: u32,
+    /// The sheet's other properties, as the emulator chose to keep them.
+    pub properties: Map<String, Value>,
 }
 
 /// Cell access inside a spreadsheet read or update.
@@ -120,7 +123,8 @@ impl Store {
     }
 
     /// Like [`Store::read_spreadsheet`] in a write transaction: `work` may change the
-    /// spreadsheet's sheets (grid sizes) and save cells; an error leaves everything as it was.
+    /// spreadsheet's sheets (add, delete, reorder, resize them) and save cells; an error
+    /// leaves everything as it was.
     pub async fn update_spreadsheet<T, F>(&self, tenant_id: &str, id: &str, work: F) -> StoreResult<Option<T>>
     where
         T: Send + 'static,
@@ -150,23 +154,49 @@ fn load(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Spreads
         return Ok(None);
     };
     let mut stmt = c.prepare_cached(
-        "SELECT sheet_id, title, row_count, column_count FROM sheets_sheets
+        "SELECT sheet_id, title, row_count, column_count, properties FROM sheets_sheets
          WHERE tenant_id = ?1 AND spreadsheet_id = ?2 ORDER BY idx",
     )?;
-    let sheets = stmt
-        .query_map(params![tenant_id, id], |r| {
-            Ok(SheetRecord { sheet_id: r.get(0)?, title: r.get(1)?, row_count: r.get(2)?, column_count: r.get(3)? })
-        })?
-        .collect::<Result<_, _>>()?;
+    let rows = stmt.query_map(params![tenant_id, id], |r| {
+        let record = SheetRecord {
+            sheet_id: r.get(0)?,
+            title: r.get(1)?,
+            row_count: r.get(2)?,
+            column_count: r.get(3)?,
+            properties: Map::new(),
+        };
+        Ok((record, r.get::<_, String>(4)?))
+    })?;
+    let mut sheets = Vec::new();
+    for row in rows {
+        let (mut record, properties) = row?;
+        record.properties = serde_json::from_str(&properties)
+            .map_err(|e| StoreError::Internal(format!("stored sheet properties: {e}")))?;
+        sheets.push(record);
+    }
     Ok(Some(SpreadsheetRecord { id: id.to_owned(), title, locale, time_zone, sheets }))
 }
 
+/// Stores the spreadsheet's sheets as they are now: sheets no longer there are deleted with
+/// their cells, the others inserted or updated.
 fn save_sheets(c: &Connection, tenant_id: &str, spreadsheet: &SpreadsheetRecord) -> StoreResult<()> {
+    let stored: Vec<i64> = c
+        .prepare_cached("SELECT sheet_id FROM sheets_sheets WHERE tenant_id = ?1 AND spreadsheet_id = ?2")?
+        .query_map(params![tenant_id, spreadsheet.id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for gone in stored.into_iter().filter(|id| !spreadsheet.sheets.iter().any(|s| s.sheet_id == *id)) {
+        for table in ["sheets_cells", "sheets_sheets"] {
+            c.execute(
+                &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND spreadsheet_id = ?2 AND sheet_id = ?3"),
+                params![tenant_id, spreadsheet.id, gone],
+            )?;
+        }
+    }
     let mut stmt = c.prepare_cached(
-        "INSERT INTO sheets_sheets (tenant_id, spreadsheet_id, sheet_id, idx, title, row_count, column_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO sheets_sheets (tenant_id, spreadsheet_id, sheet_id, idx, title, row_count, column_count, properties)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (tenant_id, spreadsheet_id, sheet_id)
-         DO UPDATE SET idx = ?4, title = ?5, row_count = ?6, column_count = ?7",
+         DO UPDATE SET idx = ?4, title = ?5, row_count = ?6, column_count = ?7, properties = ?8",
     )?;
     for (index, sheet) in spreadsheet.sheets.iter().enumerate() {
         stmt.execute(params![
@@ -176,7 +206,8 @@ fn save_sheets(c: &Connection, tenant_id: &str, spreadsheet: &SpreadsheetRecord)
             index as i64,
             sheet.title,
             sheet.row_count,
-            sheet.column_count
+            sheet.column_count,
+            Value::Object(sheet.properties.clone()).to_string()
         ])?;
     }
     Ok(())

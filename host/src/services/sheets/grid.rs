@@ -1,7 +1,8 @@
-//! One sheet's cells and size for the Sheets emulator, and what `values.get` and
-//! `values.append` do to them: finding the table an append extends, writing the appended
-//! block (overwriting or inserting rows, growing the grid), and reading a rectangle back with
-//! Google's trimming of trailing empty rows and cells.
+//! One sheet's cells and size for the Sheets emulator, and what the value methods and the
+//! dimension requests do to them: finding the table an append extends, writing a block
+//! (overwriting or inserting rows, growing the grid), clearing, inserting and deleting rows
+//! and columns, and reading a rectangle back with Google's trimming of trailing empty rows
+//! and cells.
 //!
 //! Positions and sizes are `u32`; arithmetic that could pass `u32::MAX` saturates instead of
 //! wrapping. Requests that large are refused long before by the callers' cell limits.
@@ -11,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::a1::{Area, Rect};
-use super::values::{Cell, CellWrite, Dimension, RenderOption, render};
+use super::values::{Cell, CellWrite, Dimension, Entered};
 
-/// One sheet's cells, sparse, keyed by (row, col) 0-based.
+/// One sheet's cells, sparse, keyed by (row, col) 0-based. A cell may hold only a format;
+/// such a cell counts as empty for tables and reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Grid {
     pub cells: BTreeMap<(u32, u32), Cell>,
@@ -103,8 +105,13 @@ impl Grid {
         Grid { cells: BTreeMap::new(), row_count, column_count }
     }
 
-    /// The stored cells inside `rect`, in row-major order.
-    fn cells_in(&self, rect: Rect) -> impl Iterator<Item = (u32, u32, &Cell)> {
+    /// The cells with a value inside `rect`, in row-major order.
+    fn cells_in(&self, rect: Rect) -> impl Iterator<Item = (u32, u32, &Entered, &Cell)> {
+        self.all_cells_in(rect).filter_map(|(row, col, cell)| Some((row, col, cell.entered.as_ref()?, cell)))
+    }
+
+    /// Every stored cell inside `rect` (formatted empty ones too), in row-major order.
+    pub fn all_cells_in(&self, rect: Rect) -> impl Iterator<Item = (u32, u32, &Cell)> {
         // An inverted rectangle would make the map's range panic; it holds no cell anyway.
         let bounds = if rect.is_inverted() { None } else { Some((rect.row0, rect.col0)..=(rect.row1, rect.col1)) };
         bounds
@@ -114,23 +121,61 @@ impl Grid {
             .map(|(&(row, col), cell)| (row, col, cell))
     }
 
-    /// The table an append into `within` extends: from the first non-empty row of `within`
-    /// down while rows stay non-empty, across the leftmost..rightmost non-empty column of
-    /// those rows (only `within`'s columns count).
+    /// The table an append into `within` extends, as Google finds it: it starts at the first
+    /// non-empty row of `within` (across the non-empty cells of `within`'s columns in that
+    /// row) and grows, past `within`'s bounds, down while the next row has a cell under the
+    /// table and right while the next column has a cell beside it. So `A1` or `A1:C1` finds
+    /// a whole table below its header, and an append after it never overwrites its rows.
+    /// It never grows up or left of `within`: the appended values start in its columns.
     pub fn find_table(&self, within: Rect) -> Option<Rect> {
+        let (row, _, _, _) = self.cells_in(within).next()?;
         let mut table: Option<Rect> = None;
-        for (row, col, _) in self.cells_in(within) {
-            match &mut table {
-                None => table = Some(Rect::cell(row, col)),
-                Some(table) if row > table.row1.saturating_add(1) => break,
+        self.widen_within(&mut table, row, within);
+        let mut table = table?;
+        loop {
+            let mut grew = false;
+            while table.col1 < u32::MAX && self.any_in_column(table.col1 + 1, table.row0, table.row1) {
+                table.col1 += 1;
+                grew = true;
+            }
+            while table.row1 < u32::MAX && self.any_in_row(table.row1 + 1, table.col0, table.col1) {
+                table.row1 += 1;
+                let mut widened = Some(table);
+                self.widen_within(&mut widened, table.row1, within);
+                table = widened.unwrap_or(table);
+                grew = true;
+            }
+            if !grew {
+                return Some(table);
+            }
+        }
+    }
+
+    /// Widens `table` (or starts it) to the cells of `row` that lie in `within`'s columns.
+    fn widen_within(&self, table: &mut Option<Rect>, row: u32, within: Rect) {
+        let line = Rect { row0: row, row1: row, col0: within.col0, col1: within.col1 };
+        for (row, col, _, _) in self.cells_in(line) {
+            match table {
+                None => *table = Some(Rect::cell(row, col)),
                 Some(table) => {
-                    table.row1 = row;
                     table.col0 = table.col0.min(col);
                     table.col1 = table.col1.max(col);
                 }
             }
         }
-        table
+    }
+
+    fn any_in_row(&self, row: u32, col0: u32, col1: u32) -> bool {
+        self.cells.range((row, col0)..=(row, col1)).any(|(_, cell)| cell.entered.is_some())
+    }
+
+    fn any_in_column(&self, col: u32, row0: u32, row1: u32) -> bool {
+        (row0..=row1).any(|row| self.cells.get(&(row, col)).is_some_and(|cell| cell.entered.is_some()))
+    }
+
+    /// The value of the cell at (`row`, `col`), if any.
+    pub fn entered(&self, row: u32, col: u32) -> Option<&Entered> {
+        self.cells.get(&(row, col))?.entered.as_ref()
     }
 
     /// Applies an append of `values` (already interpreted, in the body's major dimension) into
@@ -188,15 +233,10 @@ impl Grid {
         let mut cells = 0u32;
         for (row_offset, col_offset, write) in block_cells(values, dimension) {
             let at = (row.saturating_add(row_offset), col.saturating_add(col_offset));
-            match write {
-                CellWrite::Skip => continue,
-                CellWrite::Clear => {
-                    self.cells.remove(&at);
-                }
-                CellWrite::Set(cell) => {
-                    self.cells.insert(at, cell.clone());
-                }
+            if *write == CellWrite::Skip {
+                continue;
             }
+            self.update(at, |cell| write.apply(cell));
             rows.insert(row_offset);
             columns.insert(col_offset);
             cells = cells.saturating_add(1);
@@ -213,27 +253,99 @@ impl Grid {
         }
     }
 
-    /// Values of `rect` rendered, in `dimension` order, with trailing empties trimmed (empty
-    /// Vec when nothing). An empty line before a non-empty one is `[]`; an empty cell before a
-    /// non-empty one in its line is `""`.
-    pub fn read(&self, rect: Rect, dimension: Dimension, render_option: RenderOption) -> Vec<Vec<Value>> {
-        let mut lines: BTreeMap<u32, Vec<(u32, &Cell)>> = BTreeMap::new();
-        for (row, col, cell) in self.cells_in(rect) {
+    /// Changes the cell at `at` (an empty one when there is none), dropping it when it ends
+    /// up empty.
+    pub fn update(&mut self, at: (u32, u32), change: impl FnOnce(&mut Cell)) {
+        let mut cell = self.cells.remove(&at).unwrap_or_default();
+        change(&mut cell);
+        if !cell.is_empty() {
+            self.cells.insert(at, cell);
+        }
+    }
+
+    /// Empties the values inside `rect` (formats stay, as with Google's `values.clear`).
+    pub fn clear_values(&mut self, rect: Rect) {
+        let inside: Vec<(u32, u32)> = self.cells_in(rect).map(|(row, col, _, _)| (row, col)).collect();
+        for at in inside {
+            self.update(at, |cell| cell.entered = None);
+        }
+    }
+
+    /// Inserts `count` empty rows or columns before index `at`, shifting what follows and
+    /// growing the grid.
+    pub fn insert_lines(&mut self, dimension: Dimension, at: u32, count: u32) {
+        if dimension == Dimension::Rows {
+            return self.insert_rows(at, count);
+        }
+        if count == 0 {
+            return;
+        }
+        let cells = std::mem::take(&mut self.cells);
+        self.cells = cells
+            .into_iter()
+            .map(|((row, col), cell)| ((row, if col >= at { col.saturating_add(count) } else { col }), cell))
+            .collect();
+        self.column_count = self.column_count.saturating_add(count);
+    }
+
+    /// Deletes the rows or columns `start..end` (clipped to the grid), shifting what follows
+    /// back and shrinking the grid.
+    pub fn delete_lines(&mut self, dimension: Dimension, start: u32, end: u32) {
+        let count = end.saturating_sub(start);
+        if count == 0 {
+            return;
+        }
+        let cells = std::mem::take(&mut self.cells);
+        self.cells = cells
+            .into_iter()
+            .filter_map(|((row, col), cell)| {
+                let line = if dimension == Dimension::Rows { row } else { col };
+                let moved = match line {
+                    line if line < start => line,
+                    line if line < end => return None,
+                    line => line - count,
+                };
+                Some((if dimension == Dimension::Rows { (moved, col) } else { (row, moved) }, cell))
+            })
+            .collect();
+        match dimension {
+            Dimension::Rows => self.row_count = self.row_count.saturating_sub(count),
+            Dimension::Columns => self.column_count = self.column_count.saturating_sub(count),
+        }
+    }
+
+    /// The last row holding a value, if any.
+    pub fn last_row_with_values(&self) -> Option<u32> {
+        self.cells.iter().rev().find(|(_, cell)| cell.entered.is_some()).map(|(&(row, _), _)| row)
+    }
+
+    /// Values of `rect` as `show` renders each cell with a value, in `dimension` order, with
+    /// trailing empties trimmed (empty Vec when nothing). An empty line before a non-empty one
+    /// is `[]`; an empty cell before a non-empty one in its line is `""`.
+    pub fn read(
+        &self,
+        rect: Rect,
+        dimension: Dimension,
+        mut show: impl FnMut(u32, u32, &Entered, &Cell) -> Value,
+    ) -> Vec<Vec<Value>> {
+        let mut lines: BTreeMap<u32, Vec<(u32, Value)>> = BTreeMap::new();
+        for (row, col, entered, cell) in self.cells_in(rect) {
+            let shown = show(row, col, entered, cell);
             let (row, col) = (row - rect.row0, col - rect.col0);
             let (major, minor) = match dimension {
                 Dimension::Rows => (row, col),
                 Dimension::Columns => (col, row),
             };
             // Cells come in row-major order, so each line's minors arrive increasing either way.
-            lines.entry(major).or_default().push((minor, cell));
+            lines.entry(major).or_default().push((minor, shown));
         }
         let Some(&last) = lines.keys().next_back() else { return Vec::new() };
         let mut out = vec![Vec::new(); last as usize + 1];
         for (major, cells) in lines {
             let line = &mut out[major as usize];
-            for (minor, cell) in cells {
+            for (minor, shown) in cells {
                 line.resize(minor as usize, Value::String(String::new()));
-                line.push(render(cell, render_option));
+                line.push(shown);
             }
         }
         out
@@ -246,7 +358,17 @@ mod tests {
 
     use super::*;
     use crate::services::sheets::a1;
-    use crate::services::sheets::values::{InputOption, interpret};
+    use crate::services::sheets::values::{Effective, InputOption, Rendering, interpret, render};
+
+    fn formatted(grid: &Grid, rect: Rect, dimension: Dimension) -> Vec<Vec<Value>> {
+        grid.read(rect, dimension, |_, _, entered, cell| {
+            render(entered, &Effective::plain(entered, cell.number_format()), Rendering::default())
+        })
+    }
+
+    fn text_cell(text: &str) -> Cell {
+        Cell::of(Entered::Text(text.to_owned()))
+    }
 
     fn rect(row0: u32, col0: u32, row1: u32, col1: u32) -> Rect {
         Rect { row0, col0, row1, col1 }
@@ -279,7 +401,7 @@ mod tests {
     }
 
     fn read_all(grid: &Grid) -> Vec<Vec<Value>> {
-        grid.read(area("A:ZZZ").clip_to(grid.row_count, grid.column_count), Dimension::Rows, RenderOption::Formatted)
+        formatted(grid, area("A:ZZZ").clip_to(grid.row_count, grid.column_count), Dimension::Rows)
     }
 
     fn table_in(grid: &Grid, text: &str) -> Option<Rect> {
@@ -333,9 +455,33 @@ mod tests {
     #[test]
     fn finds_tables_only_within_the_range() {
         let grid = grid_with("A1", json!([["a", "b", "c", "d"], ["e", "f", "g", "h"], ["i"], ["j"]]));
-        assert_eq!(table_in(&grid, "B:C"), Some(rect(0, 1, 1, 2)), "rows 3-4 have nothing in B:C");
+        assert_eq!(table_in(&grid, "B:C"), Some(rect(0, 1, 1, 3)), "rows 3-4 have nothing under B:D");
         assert_eq!(table_in(&grid, "C5:D"), None);
-        assert_eq!(table_in(&grid, "A2:B"), Some(rect(1, 0, 3, 1)));
+        assert_eq!(table_in(&grid, "A2:B"), Some(rect(1, 0, 3, 3)));
+    }
+
+    #[test]
+    fn a_bounded_range_finds_the_whole_table_below_and_beside_it() {
+        let grid = grid_with("A1", json!([["h1", "h2", "h3"], ["a", "b"], [null, "c", "d"], ["e"]]));
+        for range in ["A1", "A1:C1", "A1:A2", "Sheet1!A1"] {
+            let range = range.trim_start_matches("Sheet1!");
+            assert_eq!(table_in(&grid, range), Some(rect(0, 0, 3, 2)), "{range}");
+        }
+        assert_eq!(table_in(&grid, "B1"), Some(rect(0, 1, 2, 2)), "never grows left of the range");
+        assert_eq!(table_in(&grid, "A6"), None, "nor up");
+    }
+
+    #[test]
+    fn appends_to_a_bounded_range_lose_nothing() {
+        for insert in [InsertDataOption::Overwrite, InsertDataOption::InsertRows] {
+            let mut grid = Grid::new(1000, 26);
+            for row in ["r1", "r2", "r3", "r4"] {
+                grid.append(&area("A1"), &writes(json!([[row, 1]])), Dimension::Rows, insert);
+            }
+            let rows = read_all(&grid);
+            let first: Vec<&Value> = rows.iter().map(|row| &row[0]).collect();
+            assert_eq!(first, [&json!("r1"), &json!("r2"), &json!("r3"), &json!("r4")], "{insert:?}");
+        }
     }
 
     #[test]
@@ -396,11 +542,11 @@ mod tests {
         assert_eq!(appended.updated, rect(2, 0, 3, 1));
         assert_eq!((appended.updated_rows, appended.updated_columns, appended.updated_cells), (2, 2, 3));
         assert_eq!(grid.row_count, 1002);
-        assert_eq!(grid.cells.get(&(5, 0)), Some(&Cell::Text("below".into())));
-        assert_eq!(grid.cells.get(&(5, 2)), Some(&Cell::Text("far".into())));
-        assert_eq!(grid.cells.get(&(4, 5)), Some(&Cell::Text("beside".into())), "whole sheet rows are inserted");
-        assert_eq!(grid.cells.get(&(2, 0)), Some(&Cell::Text("x".into())));
-        assert_eq!(grid.cells.get(&(3, 1)), Some(&Cell::Text("z".into())));
+        assert_eq!(grid.cells.get(&(5, 0)), Some(&text_cell("below")));
+        assert_eq!(grid.cells.get(&(5, 2)), Some(&text_cell("far")));
+        assert_eq!(grid.cells.get(&(4, 5)), Some(&text_cell("beside")), "whole sheet rows are inserted");
+        assert_eq!(grid.cells.get(&(2, 0)), Some(&text_cell("x")));
+        assert_eq!(grid.cells.get(&(3, 1)), Some(&text_cell("z")));
         assert_eq!(grid.cells.len(), 4 + 3 + 3);
     }
 
@@ -511,54 +657,77 @@ mod tests {
     fn reads_with_trailing_empties_trimmed_and_gaps_filled() {
         let grid = grid_with("A1", json!([["a", null, "c", null], [], [null, "x"], [null, null]]));
         assert_eq!(
-            grid.read(rect(0, 0, 999, 25), Dimension::Rows, RenderOption::Formatted),
+            formatted(&grid, rect(0, 0, 999, 25), Dimension::Rows),
             vec![vec![json!("a"), json!(""), json!("c")], vec![], vec![json!(""), json!("x")]]
         );
         assert_eq!(
-            grid.read(rect(1, 1, 5, 5), Dimension::Rows, RenderOption::Formatted),
+            formatted(&grid, rect(1, 1, 5, 5), Dimension::Rows),
             vec![vec![], vec![json!("x")]],
             "positions are relative to the rectangle"
         );
-        assert!(grid.read(rect(3, 0, 999, 25), Dimension::Rows, RenderOption::Formatted).is_empty());
-        assert!(grid.read(rect(0, 3, 999, 25), Dimension::Rows, RenderOption::Formatted).is_empty());
-        assert!(Grid::new(1000, 26).read(rect(0, 0, 999, 25), Dimension::Rows, RenderOption::Formatted).is_empty());
+        assert!(formatted(&grid, rect(3, 0, 999, 25), Dimension::Rows).is_empty());
+        assert!(formatted(&grid, rect(0, 3, 999, 25), Dimension::Rows).is_empty());
+        assert!(formatted(&Grid::new(1000, 26), rect(0, 0, 999, 25), Dimension::Rows).is_empty());
     }
 
     #[test]
     fn reads_only_inside_the_rectangle() {
         let grid = grid_with("A1", json!([["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]]));
-        assert_eq!(grid.read(rect(1, 1, 1, 1), Dimension::Rows, RenderOption::Formatted), vec![vec![json!("e")]]);
+        assert_eq!(formatted(&grid, rect(1, 1, 1, 1), Dimension::Rows), vec![vec![json!("e")]]);
         assert_eq!(
-            grid.read(rect(0, 1, 2, 1), Dimension::Columns, RenderOption::Formatted),
+            formatted(&grid, rect(0, 1, 2, 1), Dimension::Columns),
             vec![vec![json!("b"), json!("e"), json!("h")]]
         );
-        assert!(grid.read(rect(2, 2, 1, 1), Dimension::Rows, RenderOption::Formatted).is_empty(), "inverted");
+        assert!(formatted(&grid, rect(2, 2, 1, 1), Dimension::Rows).is_empty(), "inverted");
     }
 
     #[test]
     fn reads_ragged_rows_in_columns_dimension() {
         let grid = grid_with("A1", json!([["a", "b", "c"], ["d"], [null, null, "e"]]));
         assert_eq!(
-            grid.read(rect(0, 0, 999, 25), Dimension::Columns, RenderOption::Formatted),
+            formatted(&grid, rect(0, 0, 999, 25), Dimension::Columns),
             vec![vec![json!("a"), json!("d")], vec![json!("b")], vec![json!("c"), json!(""), json!("e")]]
         );
         let grid = grid_with("B2", json!([["x"]]));
         assert_eq!(
-            grid.read(rect(0, 0, 999, 25), Dimension::Columns, RenderOption::Formatted),
+            formatted(&grid, rect(0, 0, 999, 25), Dimension::Columns),
             vec![vec![], vec![json!(""), json!("x")]]
         );
     }
 
     #[test]
-    fn reads_with_each_render_option() {
-        let grid = grid_with("A1", json!([[42, 1.5, "TRUE", "=A1*2", "'007", "text"]]));
-        let read = |render_option| grid.read(rect(0, 0, 0, 5), Dimension::Rows, render_option);
-        assert_eq!(
-            read(RenderOption::Formatted),
-            vec![vec![json!("42"), json!("1.5"), json!("TRUE"), json!("=A1*2"), json!("007"), json!("text")]]
-        );
-        let unformatted = vec![vec![json!(42), json!(1.5), json!(true), json!("=A1*2"), json!("007"), json!("text")]];
-        assert_eq!(read(RenderOption::Unformatted), unformatted);
-        assert_eq!(read(RenderOption::Formula), unformatted);
+    fn format_only_cells_are_empty_for_tables_and_reads() {
+        let mut grid = grid_with("A1", json!([["a"], ["b"]]));
+        grid.update((2, 0), |cell| cell.format = Some(Default::default()));
+        assert!(!grid.cells.contains_key(&(2, 0)), "an empty format is no cell");
+        let date =
+            crate::services::sheets::format::CellFormat::number(crate::services::sheets::format::NumberFormat::new(
+                crate::services::sheets::format::NumberFormatType::Date,
+                "yyyy-mm-dd",
+            ));
+        grid.update((2, 0), |cell| cell.format = Some(date.clone()));
+        assert_eq!(table_in(&grid, "A:A"), Some(rect(0, 0, 1, 0)));
+        assert_eq!(read_all(&grid), vec![vec![json!("a")], vec![json!("b")]]);
+        grid.write(2, 0, &writes(json!([["2024-03-04"]])), Dimension::Rows);
+        assert_eq!(read_all(&grid)[2], vec![json!("2024-03-04")]);
+        grid.clear_values(rect(0, 0, 2, 0));
+        assert!(read_all(&grid).is_empty());
+        assert_eq!(grid.cells.len(), 1, "the formatted cell stays");
+    }
+
+    #[test]
+    fn inserts_and_deletes_rows_and_columns() {
+        let mut grid = grid_with("A1", json!([["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]]));
+        grid.insert_lines(Dimension::Columns, 1, 2);
+        assert_eq!(grid.column_count, 28);
+        assert_eq!(read_all(&grid)[0], vec![json!("a"), json!(""), json!(""), json!("b"), json!("c")]);
+        grid.delete_lines(Dimension::Columns, 1, 3);
+        assert_eq!(grid.column_count, 26);
+        grid.delete_lines(Dimension::Rows, 0, 2);
+        assert_eq!(grid.row_count, 998);
+        assert_eq!(read_all(&grid), vec![vec![json!("g"), json!("h"), json!("i")]]);
+        grid.insert_lines(Dimension::Rows, 0, 1);
+        assert_eq!(read_all(&grid), vec![vec![], vec![json!("g"), json!("h"), json!("i")]]);
+        assert_eq!(grid.last_row_with_values(), Some(1));
     }
 }

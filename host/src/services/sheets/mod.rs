@@ -1,55 +1,69 @@
-//! Sheets: an emulator of the Google Sheets API v4 subset that steps use, so that apps run
-//! offline with the same workflow files they use against Google.
+//! Sheets: an emulator of the Google Sheets API v4, so that apps and scripts run offline with
+//! the same workflow files and client code they use against Google.
 //!
 //! Routes (below `/sheets`, so `/api/v1/sheets/v4/…` over the API and
 //! `https://sheets.googleapis.com/v4/…` from steps when the emulator is the upstream):
 //! * `POST /v4/spreadsheets` — `spreadsheets.create`;
-//! * `GET /v4/spreadsheets/{id}` — `spreadsheets.get` (without grid data);
-//! * `GET /v4/spreadsheets/{id}/values/{range}` — `values.get`;
-//! * `POST /v4/spreadsheets/{id}/values/{range}:append` — `values.append`.
+//! * `GET /v4/spreadsheets/{id}` — `spreadsheets.get` (`ranges`, `includeGridData`);
+//! * `POST /v4/spreadsheets/{id}:batchUpdate`, `…:getByDataFilter` ([`batch`], [`spreadsheet`]);
+//! * `GET`/`PUT /v4/spreadsheets/{id}/values/{range}` — `values.get`, `values.update`;
+//! * `POST /v4/spreadsheets/{id}/values/{range}:append`, `…:clear`;
+//! * `GET /v4/spreadsheets/{id}/values:batchGet`; `POST …/values:batchUpdate`,
+//!   `…:batchClear`, `…:batchGetByDataFilter`, `…:batchUpdateByDataFilter`,
+//!   `…:batchClearByDataFilter` ([`methods`]).
 //!
-//! Answers and errors have Google's shapes (`{"error":{"code","message","status"}}`), so
-//! that Google's client libraries work against it. Spreadsheets belong to the caller's
-//! tenant. Formulas are kept as entered and not evaluated.
+//! Every answer and error under the prefix has Google's shapes (`{"error":{"code","message",
+//! "status"}}`, unknown routes and methods included), and the `fields` parameter trims every
+//! answer ([`mask`]), so that Google's client libraries work against it. Spreadsheets belong
+//! to the caller's tenant.
 //!
-//! [`a1`] parses and prints A1 ranges, [`values`] converts between JSON and cells, [`grid`]
-//! finds tables, appends and reads; this module speaks HTTP and storage.
+//! [`a1`] parses and prints A1 ranges, [`values`] converts between JSON and cells,
+//! [`format`] holds cell formats, [`engine`] evaluates formulas, [`grid`] finds tables and
+//! moves cells, [`book`] is one spreadsheet inside a request's transaction.
 
 pub mod a1;
+pub mod batch;
+pub mod book;
+pub mod engine;
+pub mod format;
 pub mod grid;
+pub mod mask;
+pub mod methods;
+pub mod spreadsheet;
 pub mod values;
-
-use std::collections::HashMap;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Request};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use rand::Rng;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
 
-use super::{ServiceCaller, ServiceState};
-use a1::{A1, Area, SheetGrid};
-use grid::{Grid, InsertDataOption};
-use stage_store::sheets::{CellMap, SheetRecord, SpreadsheetRecord};
+use super::ServiceState;
+use mask::Mask;
 use stage_store::{Store, StoreError};
-use values::{Cell, CellWrite, Dimension, InputOption, RenderOption};
-
-const DEFAULT_ROWS: u32 = 1000;
-const DEFAULT_COLUMNS: u32 = 26;
-/// Google's limit on the cells of one spreadsheet.
-const MAX_CELLS: u64 = 10_000_000;
-const MAX_SHEETS: usize = 200;
 
 pub(super) fn router() -> Router<ServiceState> {
     Router::new()
-        .route("/sheets/v4/spreadsheets", post(create))
-        .route("/sheets/v4/spreadsheets/{id}", get(get_spreadsheet))
-        .route("/sheets/v4/spreadsheets/{id}/values/{range}", get(get_values).post(append_values))
+        .route("/sheets/v4/spreadsheets", post(spreadsheet::create).fallback(method_not_allowed))
+        .route(
+            "/sheets/v4/spreadsheets/{id}",
+            get(spreadsheet::get).post(spreadsheet::verb).fallback(method_not_allowed),
+        )
+        .route(
+            "/sheets/v4/spreadsheets/{id}/{verb}",
+            get(methods::collection_get).post(methods::collection_post).fallback(method_not_allowed),
+        )
+        .route(
+            "/sheets/v4/spreadsheets/{id}/values/{range}",
+            get(methods::get).put(methods::update).post(methods::range_verb).fallback(method_not_allowed),
+        )
+        .route("/sheets", any(not_found))
+        .route("/sheets/{*rest}", any(not_found))
+        .layer(middleware::from_fn(partial_response))
 }
 
 /// An error in Google's shape.
@@ -60,21 +74,30 @@ pub struct GoogleError {
 }
 
 impl GoogleError {
+    pub fn new(code: StatusCode, message: impl Into<String>) -> GoogleError {
+        GoogleError { code, message: message.into() }
+    }
+
     pub fn invalid(message: impl Into<String>) -> GoogleError {
-        GoogleError { code: StatusCode::BAD_REQUEST, message: message.into() }
+        GoogleError::new(StatusCode::BAD_REQUEST, message)
     }
 
-    fn not_found() -> GoogleError {
-        GoogleError { code: StatusCode::NOT_FOUND, message: "Requested entity was not found.".into() }
+    pub fn not_found() -> GoogleError {
+        GoogleError::new(StatusCode::NOT_FOUND, "Requested entity was not found.")
     }
 
-    fn status(&self) -> &'static str {
+    /// Google's `status` for the HTTP code.
+    pub fn status(&self) -> &'static str {
         match self.code.as_u16() {
             400 => "INVALID_ARGUMENT",
             401 => "UNAUTHENTICATED",
             403 => "PERMISSION_DENIED",
             404 => "NOT_FOUND",
+            409 => "ABORTED",
+            413 => "INVALID_ARGUMENT",
             429 => "RESOURCE_EXHAUSTED",
+            501 => "UNIMPLEMENTED",
+            503 => "UNAVAILABLE",
             _ => "INTERNAL",
         }
     }
@@ -90,7 +113,7 @@ impl IntoResponse for GoogleError {
 impl From<StoreError> for GoogleError {
     fn from(error: StoreError) -> GoogleError {
         tracing::error!(%error, "sheets emulator storage failed");
-        GoogleError { code: StatusCode::INTERNAL_SERVER_ERROR, message: "Internal error encountered.".into() }
+        GoogleError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error encountered.")
     }
 }
 
@@ -102,359 +125,172 @@ impl From<a1::RangeError> for GoogleError {
 
 type GoogleResult = Result<Json<Value>, GoogleError>;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpreadsheetBody {
-    #[serde(default)]
-    properties: SpreadsheetProperties,
-    #[serde(default)]
-    sheets: Vec<SheetBody>,
+/// Whether a path (below the services' mount point) belongs to the emulator, whose answers
+/// must all be in Google's shape.
+pub fn owns_path(path: &str) -> bool {
+    path == "/sheets" || path.starts_with("/sheets/")
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpreadsheetProperties {
-    title: Option<String>,
-    locale: Option<String>,
-    time_zone: Option<String>,
+async fn not_found(method: axum::http::Method, uri: OriginalUri) -> GoogleError {
+    GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: {method} {}", uri.path()))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SheetBody {
-    #[serde(default)]
-    properties: SheetProperties,
+async fn method_not_allowed(method: axum::http::Method, uri: OriginalUri) -> GoogleError {
+    // Google routes by method and path together, so a known path with another method is
+    // an unknown method too.
+    GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: {method} {}", uri.path()))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SheetProperties {
-    sheet_id: Option<i64>,
-    title: Option<String>,
-    #[serde(default)]
-    grid_properties: GridProperties,
+/// The query parameters of a request, repeats kept (`ranges=A1&ranges=B2`).
+#[derive(Debug, Default, Clone)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn of(uri: &Uri) -> Result<Params, GoogleError> {
+        let query = uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Params)
+            .map_err(|e| GoogleError::invalid(format!("Invalid query string: {e}")))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(key, _)| key == name).map(|(_, value)| value.clone()).collect()
+    }
+
+    /// A parameter that must be one of an enum's names, reported like Google does.
+    pub fn enumerated<T>(
+        &self,
+        name: &str,
+        type_name: &str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, GoogleError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(text) => parse(text).map(Some).ok_or_else(|| enum_error(&snake_case(name), type_name, text)),
+        }
+    }
+
+    pub fn boolean(&self, name: &str) -> Result<bool, GoogleError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") | Some("") => Ok(true),
+            Some(other) => {
+                Err(GoogleError::invalid(format!("Invalid value at '{}' (TYPE_BOOL), \"{other}\"", snake_case(name))))
+            }
+        }
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GridProperties {
-    row_count: Option<u32>,
-    column_count: Option<u32>,
+/// Google's text for an enum value it does not know.
+pub fn enum_error(field: &str, type_name: &str, text: &str) -> GoogleError {
+    GoogleError::invalid(format!(
+        "Invalid value at '{field}' (type.googleapis.com/google.apps.sheets.v4.{type_name}), \"{text}\""
+    ))
 }
 
-/// Parses a JSON body the way Google reports problems with one.
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, GoogleError> {
+/// `valueRenderOption` → `value_render_option`, as Google names fields in errors.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parses a JSON body the way Google reports problems with one (an empty body is the
+/// default).
+pub fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, GoogleError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| GoogleError::invalid(format!("Invalid JSON payload received. {e}")))
-}
-
-async fn create(State(store): State<Store>, caller: ServiceCaller, body: Bytes) -> GoogleResult {
-    let body: SpreadsheetBody = json_body(&body)?;
-    let spreadsheet = new_spreadsheet(body)?;
-    store.create_spreadsheet(&caller.tenant_id, spreadsheet.clone()).await?;
-    Ok(Json(spreadsheet_json(&spreadsheet)))
-}
-
-/// A spreadsheet as `spreadsheets.create` makes it: one `Sheet1` (id 0) unless sheets are given.
-fn new_spreadsheet(body: SpreadsheetBody) -> Result<SpreadsheetRecord, GoogleError> {
-    let mut requested = body.sheets;
-    if requested.is_empty() {
-        requested.push(SheetBody::default());
-    }
-    if requested.len() > MAX_SHEETS {
-        return Err(GoogleError::invalid(format!("A spreadsheet may have at most {MAX_SHEETS} sheets.")));
-    }
-    let mut rng = rand::rng();
-    let mut sheets: Vec<SheetRecord> = Vec::with_capacity(requested.len());
-    for (index, sheet) in requested.into_iter().enumerate() {
-        let properties = sheet.properties;
-        let title = properties.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("Sheet{}", index + 1));
-        if sheets.iter().any(|s| s.title.eq_ignore_ascii_case(&title)) {
-            return Err(GoogleError::invalid(format!(
-                "Invalid requests[{index}].addSheet: A sheet with the name \"{title}\" already exists. Please enter another name."
-            )));
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            GoogleError::invalid(format!("Invalid JSON payload received. {inner}"))
+        } else {
+            GoogleError::invalid(format!("Invalid JSON payload received. Invalid value at '{path}': {inner}"))
         }
-        let sheet_id = match properties.sheet_id {
-            Some(id) if id < 0 => {
-                return Err(GoogleError::invalid(format!("Invalid sheets[{index}].properties.sheetId: {id}")));
-            }
-            Some(id) if sheets.iter().any(|s| s.sheet_id == id) => {
-                return Err(GoogleError::invalid(format!(
-                    "Invalid requests[{index}].addSheet: A sheet with the id {id} already exists."
-                )));
-            }
-            Some(id) => id,
-            None if index == 0 => 0,
-            None => loop {
-                let id = rng.random_range(1..i64::from(i32::MAX));
-                if !sheets.iter().any(|s| s.sheet_id == id) {
-                    break id;
-                }
+    })
+}
+
+/// Applies the `fields` parameter to every successful JSON answer, refusing a malformed
+/// mask before the request runs.
+async fn partial_response(request: Request, next: Next) -> Response {
+    let mask = match Params::of(request.uri()) {
+        Ok(params) => match params.get("fields").filter(|f| !f.is_empty()) {
+            Some(text) => match Mask::parse(text) {
+                Ok(mask) => Some(mask),
+                Err(message) => return GoogleError::invalid(message).into_response(),
             },
-        };
-        let row_count = properties.grid_properties.row_count.unwrap_or(DEFAULT_ROWS);
-        let column_count = properties.grid_properties.column_count.unwrap_or(DEFAULT_COLUMNS);
-        if row_count == 0 || column_count == 0 || column_count > a1::MAX_COLUMNS || row_count > a1::MAX_ROWS {
-            return Err(GoogleError::invalid(format!(
-                "Invalid sheets[{index}].properties.gridProperties: {row_count} rows and {column_count} columns"
-            )));
-        }
-        sheets.push(SheetRecord { sheet_id, title, row_count, column_count });
-    }
-    check_cell_limit(&sheets)?;
-    let properties = body.properties;
-    Ok(SpreadsheetRecord {
-        id: spreadsheet_id(&mut rng),
-        title: properties.title.filter(|t| !t.is_empty()).unwrap_or_else(|| "Untitled spreadsheet".into()),
-        locale: properties.locale.unwrap_or_else(|| "en_US".into()),
-        time_zone: properties.time_zone.unwrap_or_else(|| "Etc/GMT".into()),
-        sheets,
-    })
-}
-
-/// Google's limit on the size of a spreadsheet's grids.
-fn check_cell_limit(sheets: &[SheetRecord]) -> Result<(), GoogleError> {
-    let cells: u64 = sheets.iter().map(|s| u64::from(s.row_count) * u64::from(s.column_count)).sum();
-    if cells > MAX_CELLS {
-        return Err(GoogleError::invalid(format!(
-            "This action would increase the number of cells in the workbook above the limit of {MAX_CELLS} cells."
-        )));
-    }
-    Ok(())
-}
-
-/// 44 characters from Google's id alphabet, like real spreadsheet ids.
-fn spreadsheet_id(rng: &mut impl Rng) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..44).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
-}
-
-fn spreadsheet_json(spreadsheet: &SpreadsheetRecord) -> Value {
-    let sheets: Vec<Value> = spreadsheet
-        .sheets
-        .iter()
-        .enumerate()
-        .map(|(index, sheet)| {
-            json!({ "properties": {
-                "sheetId": sheet.sheet_id,
-                "title": sheet.title,
-                "index": index,
-                "sheetType": "GRID",
-                "gridProperties": { "rowCount": sheet.row_count, "columnCount": sheet.column_count },
-            } })
-        })
-        .collect();
-    json!({
-        "spreadsheetId": spreadsheet.id,
-        "properties": {
-            "title": spreadsheet.title,
-            "locale": spreadsheet.locale,
-            "autoRecalc": "ON_CHANGE",
-            "timeZone": spreadsheet.time_zone,
+            None => None,
         },
-        "sheets": sheets,
-        "spreadsheetUrl": format!("https://docs.google.com/spreadsheets/d/{}/edit", spreadsheet.id),
-    })
-}
-
-async fn get_spreadsheet(State(store): State<Store>, caller: ServiceCaller, Path(id): Path<String>) -> GoogleResult {
-    let found =
-        store.read_spreadsheet(&caller.tenant_id, &id, |spreadsheet, _| Ok(spreadsheet_json(spreadsheet))).await?;
-    found.map(Json).ok_or_else(GoogleError::not_found)
-}
-
-/// A query parameter that must be one of an enum's names, reported like Google does.
-fn enum_param<T>(
-    query: &HashMap<String, String>,
-    name: &str,
-    field: &str,
-    type_name: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Option<T>, GoogleError> {
-    match query.get(name) {
-        None => Ok(None),
-        Some(text) => parse(text).map(Some).ok_or_else(|| {
-            GoogleError::invalid(format!(
-                "Invalid value at '{field}' (type.googleapis.com/google.apps.sheets.v4.{type_name}), \"{text}\""
-            ))
-        }),
+        Err(error) => return error.into_response(),
+    };
+    let response = next.run(request).await;
+    let Some(mask) = mask else { return response };
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return GoogleError::from(StoreError::Internal("reading an answer".into())).into_response();
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value) => {
+            let trimmed = mask.apply(&value);
+            let mut response = Json(trimmed).into_response();
+            *response.status_mut() = parts.status;
+            response
+        }
+        Err(_) => Response::from_parts(parts, axum::body::Body::from(bytes)),
     }
 }
 
-fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<bool, GoogleError> {
-    match query.get(name).map(String::as_str) {
-        None | Some("false") => Ok(false),
-        Some("true") | Some("") => Ok(true),
-        Some(other) => Err(GoogleError::invalid(format!("Invalid value at '{name}' (TYPE_BOOL), \"{other}\""))),
+/// The host steps address the emulator by (`gateway::SHEETS_HOST`).
+const GOOGLE_HOST: &str = "sheets.googleapis.com";
+
+/// The URL a spreadsheet is shown at: the emulator's own resource, under the origin the
+/// caller used (`http://127.0.0.1:3000/api/v1/sheets/v4/spreadsheets/<id>`), or relative to
+/// the Stage server when the caller is a step (which reaches the emulator in-process).
+pub fn spreadsheet_url(headers: &HeaderMap, id: &str) -> String {
+    let path = format!("/api/v1/sheets/v4/spreadsheets/{id}");
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    // Steps address the emulator as Google's host, which is not where a person can open it.
+    match header("host").filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case(GOOGLE_HOST)) {
+        Some(host) => {
+            let scheme = match header("x-forwarded-proto") {
+                Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+                _ => "http",
+            };
+            format!("{scheme}://{host}{path}")
+        }
+        None => path,
     }
 }
 
-fn sheet_grids(spreadsheet: &SpreadsheetRecord) -> Vec<SheetGrid> {
-    spreadsheet
-        .sheets
-        .iter()
-        .map(|s| SheetGrid { title: s.title.clone(), row_count: s.row_count, column_count: s.column_count })
-        .collect()
+/// Runs a request's work on the spreadsheet without changing it.
+pub(crate) async fn read_book<F>(store: &Store, tenant_id: &str, id: &str, work: F) -> GoogleResult
+where
+    F: FnOnce(&mut book::Book<'_>) -> book::BookResult<Value> + Send + 'static,
+{
+    book::read(store, tenant_id, id, work).await.map(Json)
 }
 
-fn grid_of(sheet: &SheetRecord, stored: &CellMap) -> Grid {
-    let cells = stored.iter().filter_map(|(&at, value)| Cell::from_stored(value).map(|cell| (at, cell))).collect();
-    Grid { cells, row_count: sheet.row_count, column_count: sheet.column_count }
-}
-
-fn stored_cells(grid: &Grid) -> CellMap {
-    grid.cells.iter().map(|(&at, cell)| (at, cell.to_stored())).collect()
-}
-
-async fn get_values(
-    State(store): State<Store>,
-    caller: ServiceCaller,
-    Path((id, range)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-) -> GoogleResult {
-    let dimension = enum_param(&query, "majorDimension", "major_dimension", "Dimension", Dimension::parse)?;
-    let render =
-        enum_param(&query, "valueRenderOption", "value_render_option", "ValueRenderOption", RenderOption::parse)?;
-    let (dimension, render) = (dimension.unwrap_or_default(), render.unwrap_or_default());
-    let parsed = a1::parse(&range)?;
-    let answer = store
-        .read_spreadsheet(&caller.tenant_id, &id, move |spreadsheet, cells| {
-            let grids = sheet_grids(spreadsheet);
-            let (index, area) = match a1::resolve(&parsed, &grids, &range) {
-                Ok(found) => found,
-                Err(error) => return Ok(Err(error.into())),
-            };
-            let sheet = &spreadsheet.sheets[index];
-            let grid_size = &grids[index];
-            if area.exceeds(grid_size) {
-                return Ok(Err(GoogleError::invalid(a1::exceeds_message(grid_size, &area))));
-            }
-            let rect = area.clip(grid_size);
-            let grid = grid_of(sheet, &cells.load(sheet.sheet_id)?);
-            let mut answer =
-                json!({ "range": a1::format_range(&sheet.title, rect), "majorDimension": dimension.as_str() });
-            let rows = grid.read(rect, dimension, render);
-            if !rows.is_empty() {
-                answer["values"] = json!(rows);
-            }
-            Ok(Ok(answer))
-        })
-        .await?;
-    answer.ok_or_else(GoogleError::not_found)?.map(Json)
-}
-
-fn resolve(parsed: &A1, spreadsheet: &SpreadsheetRecord, original: &str) -> Result<(usize, Area), GoogleError> {
-    Ok(a1::resolve(parsed, &sheet_grids(spreadsheet), original)?)
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ValueRangeBody {
-    major_dimension: Option<String>,
-    #[serde(default)]
-    values: Vec<Value>,
-}
-
-async fn append_values(
-    State(store): State<Store>,
-    caller: ServiceCaller,
-    Path((id, range_and_verb)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> GoogleResult {
-    let Some(range) = range_and_verb.strip_suffix(":append").map(str::to_owned) else {
-        return Err(GoogleError { code: StatusCode::NOT_FOUND, message: "Method not found.".into() });
-    };
-    let input = enum_param(&query, "valueInputOption", "value_input_option", "ValueInputOption", InputOption::parse)?
-        .ok_or_else(|| GoogleError::invalid("'valueInputOption' is required but not specified"))?;
-    let insert =
-        enum_param(&query, "insertDataOption", "insert_data_option", "InsertDataOption", InsertDataOption::parse)?
-            .unwrap_or_default();
-    let include_values = bool_param(&query, "includeValuesInResponse")?;
-    let response_render = enum_param(
-        &query,
-        "responseValueRenderOption",
-        "response_value_render_option",
-        "ValueRenderOption",
-        RenderOption::parse,
-    )?
-    .unwrap_or_default();
-    let body: ValueRangeBody = json_body(&body)?;
-    let dimension = match body.major_dimension.as_deref() {
-        None | Some("DIMENSION_UNSPECIFIED") => Dimension::Rows,
-        Some(text) => Dimension::parse(text).ok_or_else(|| {
-            GoogleError::invalid(format!(
-                "Invalid value at 'data.major_dimension' (type.googleapis.com/google.apps.sheets.v4.Dimension), \"{text}\""
-            ))
-        })?,
-    };
-    let writes = interpret_values(&body.values, input)?;
-    let parsed = a1::parse(&range)?;
-    let spreadsheet_id = id.clone();
-    let answer = store
-        .update_spreadsheet(&caller.tenant_id, &id, move |spreadsheet, cells| {
-            let (index, area) = match resolve(&parsed, spreadsheet, &range) {
-                Ok(found) => found,
-                Err(error) => return Ok(Err(error)),
-            };
-            let before = cells.load(spreadsheet.sheets[index].sheet_id)?;
-            let mut grid = grid_of(&spreadsheet.sheets[index], &before);
-            let appended = grid.append(&area, &writes, dimension, insert);
-            // Checked before anything changes: an error must leave the spreadsheet as it was.
-            let mut grown = spreadsheet.sheets.clone();
-            (grown[index].row_count, grown[index].column_count) = (grid.row_count, grid.column_count);
-            if let Err(error) = check_cell_limit(&grown) {
-                return Ok(Err(error));
-            }
-            spreadsheet.sheets = grown;
-            let sheet = &spreadsheet.sheets[index];
-            cells.save(sheet.sheet_id, &before, &stored_cells(&grid))?;
-
-            let updated_range = a1::format_range(&sheet.title, appended.updated);
-            let mut updates = json!({
-                "spreadsheetId": spreadsheet_id,
-                "updatedRange": updated_range,
-                "updatedRows": appended.updated_rows,
-                "updatedColumns": appended.updated_columns,
-                "updatedCells": appended.updated_cells,
-            });
-            if include_values {
-                let mut data = json!({ "range": updated_range, "majorDimension": "ROWS" });
-                let rows = grid.read(appended.updated, Dimension::Rows, response_render);
-                if !rows.is_empty() {
-                    data["values"] = json!(rows);
-                }
-                updates["updatedData"] = data;
-            }
-            let mut answer = Map::new();
-            answer.insert("spreadsheetId".into(), json!(spreadsheet_id));
-            if let Some(table) = appended.table {
-                answer.insert("tableRange".into(), json!(a1::format_range(&sheet.title, table)));
-            }
-            answer.insert("updates".into(), updates);
-            Ok(Ok(Value::Object(answer)))
-        })
-        .await?;
-    answer.ok_or_else(GoogleError::not_found)?.map(Json)
-}
-
-/// The body's `values` as cell writes, in the body's major dimension.
-fn interpret_values(values: &[Value], input: InputOption) -> Result<Vec<Vec<CellWrite>>, GoogleError> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(row, line)| match line {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(col, item)| values::interpret(item, input, row, col).map_err(GoogleError::invalid))
-                .collect(),
-            other => Err(GoogleError::invalid(format!(
-                "Invalid values[{row}]: expected a list of cell values, got {}",
-                crate::envelope::extract::json_type(other)
-            ))),
-        })
-        .collect()
+/// Runs a request's work on the spreadsheet, keeping its changes when it succeeds.
+pub(crate) async fn update_book<F>(store: &Store, tenant_id: &str, id: &str, work: F) -> GoogleResult
+where
+    F: FnOnce(&mut book::Book<'_>) -> book::BookResult<Value> + Send + 'static,
+{
+    book::update(store, tenant_id, id, work).await.map(Json)
 }

@@ -1,27 +1,156 @@
 //! Cell values for the Sheets emulator: what a JSON value in a request's `values` does to a
-//! cell under `valueInputOption`, how a cell reads back under `valueRenderOption`, the enum
-//! parameters that choose those, and the JSON form cells are stored in.
+//! cell under `valueInputOption`, how a cell reads back under `valueRenderOption` and
+//! `dateTimeRenderOption`, the enum parameters that choose those, and the JSON form cells are
+//! stored in.
 //!
-//! `USER_ENTERED` text is read as if typed into the Sheets UI with the `en_US` locale, but only
-//! for forms whose meaning does not depend on a number format: plain decimal numbers (`12`,
-//! `-3.5`, `.5`, `007`, `1e3`, surrounding spaces allowed), `TRUE`/`FALSE` in any case,
-//! formulas (`=…`, kept as entered: the emulator does not evaluate them) and the leading
-//! apostrophe that forces text. Grouped (`1,234`), percent (`12%`), currency (`$5`) and date
-//! texts stay text: Google would turn them into numbers *with a number format* that the
-//! emulator does not keep, so keeping the text makes `FORMATTED_VALUE` read back exactly what
-//! was typed, at the cost of `UNFORMATTED_VALUE` returning that text rather than a number.
+//! `USER_ENTERED` text is read as if typed into the Sheets UI with the `en_US` locale: plain
+//! numbers (`12`, `-3.5`, `.5`, `007`, `1e3`, surrounding spaces allowed), `TRUE`/`FALSE` in
+//! any case, formulas (`=…`, evaluated when read: [`super::engine`]), the leading apostrophe
+//! that forces text, and — with the number format Google gives them — grouped numbers
+//! (`1,234`), percentages (`12%`), currency (`$1,000.50`, `€5`), dates (`2024-03-04`,
+//! `3/4/2024`, `2024/03/04`), times (`10:30`, `9:05:10 PM`) and both together
+//! (`2024-03-04 10:30`). Dates and times are numbers of days since 1899-12-30, as in Google.
 
 use serde_json::{Map, Value};
 
-/// A stored cell's content; an empty cell is no cell at all.
+use super::engine;
+use super::format::{CellFormat, NumberFormat, NumberFormatType};
+
+/// What a user entered in a cell (Google's `userEnteredValue`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Entered {
     /// Always finite.
     Number(f64),
     Text(String),
     Bool(bool),
     /// The formula as entered, `=` included.
     Formula(String),
+}
+
+/// A stored cell: its entered value and its format; a cell with neither is no cell at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cell {
+    pub entered: Option<Entered>,
+    pub format: Option<CellFormat>,
+}
+
+impl Cell {
+    /// A cell holding `entered`, without a format.
+    pub fn of(entered: Entered) -> Cell {
+        Cell { entered: Some(entered), format: None }
+    }
+
+    pub fn number_format(&self) -> Option<&NumberFormat> {
+        self.format.as_ref()?.number_format.as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entered.is_none() && self.format.as_ref().is_none_or(CellFormat::is_empty)
+    }
+}
+
+/// A cell's value once formulas are evaluated (Google's `effectiveValue`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Computed {
+    Number(f64),
+    Text(String),
+    Bool(bool),
+    Error(SheetError),
+}
+
+/// Google's error values, as formulas give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SheetError {
+    /// `#ERROR!`: the formula does not parse.
+    Error,
+    Null,
+    DivideByZero,
+    Value,
+    Ref,
+    Name,
+    Num,
+    NotAvailable,
+}
+
+impl SheetError {
+    /// The text a cell shows: `#DIV/0!`, `#REF!`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SheetError::Error => "#ERROR!",
+            SheetError::Null => "#NULL!",
+            SheetError::DivideByZero => "#DIV/0!",
+            SheetError::Value => "#VALUE!",
+            SheetError::Ref => "#REF!",
+            SheetError::Name => "#NAME?",
+            SheetError::Num => "#NUM!",
+            SheetError::NotAvailable => "#N/A",
+        }
+    }
+
+    /// Google's `ErrorValue.type`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            SheetError::Error => "ERROR",
+            SheetError::Null => "NULL_VALUE",
+            SheetError::DivideByZero => "DIVIDE_BY_ZERO",
+            SheetError::Value => "VALUE",
+            SheetError::Ref => "REF",
+            SheetError::Name => "NAME",
+            SheetError::Num => "NUM",
+            SheetError::NotAvailable => "N_A",
+        }
+    }
+
+    /// Google's `ErrorValue.message`, in the spirit of the UI's tooltip.
+    pub fn message(self) -> &'static str {
+        match self {
+            SheetError::Error => "Formula parse error.",
+            SheetError::Null => "The intersection of the ranges is empty.",
+            SheetError::DivideByZero => "Function DIVIDE parameter 2 cannot be zero.",
+            SheetError::Value => "A value in the formula is of the wrong type.",
+            SheetError::Ref => "Reference does not exist or there is a circular dependency.",
+            SheetError::Name => "Unknown function or range name.",
+            SheetError::Num => "The result is not a valid number.",
+            SheetError::NotAvailable => "No value is available.",
+        }
+    }
+
+    /// The error a cell text stands for, as the formula engine writes them; anything it gives
+    /// that Google does not have (a circular reference, an unsupported function) maps onto
+    /// Google's nearest.
+    pub fn from_text(text: &str) -> SheetError {
+        match text {
+            "#NULL!" => SheetError::Null,
+            "#DIV/0!" => SheetError::DivideByZero,
+            "#VALUE!" => SheetError::Value,
+            "#REF!" | "#CIRC!" => SheetError::Ref,
+            "#NAME?" | "#N/IMPL!" => SheetError::Name,
+            "#NUM!" => SheetError::Num,
+            "#N/A" => SheetError::NotAvailable,
+            _ => SheetError::Error,
+        }
+    }
+}
+
+/// A cell as shown: its computed value and the number format it is shown with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub value: Computed,
+    pub format: Option<NumberFormat>,
+}
+
+impl Effective {
+    /// What a cell without a formula shows: its own value in its own format.
+    pub fn plain(entered: &Entered, format: Option<&NumberFormat>) -> Effective {
+        let value = match entered {
+            Entered::Number(n) => Computed::Number(*n),
+            Entered::Text(text) => Computed::Text(text.clone()),
+            Entered::Bool(b) => Computed::Bool(*b),
+            // Only reached when formulas are not evaluated (a cell past the engine's grid).
+            Entered::Formula(text) => Computed::Text(text.clone()),
+        };
+        Effective { value, format: format.cloned() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +168,24 @@ pub enum RenderOption {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateTimeOption {
+    #[default]
+    SerialNumber,
+    FormattedString,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dimension {
     #[default]
     Rows,
     Columns,
+}
+
+/// How a read shows cells: `valueRenderOption` and `dateTimeRenderOption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rendering {
+    pub value: RenderOption,
+    pub date_time: DateTimeOption,
 }
 
 /// What writing one JSON value does to a cell.
@@ -50,9 +193,27 @@ pub enum Dimension {
 pub enum CellWrite {
     /// `null`: the cell is left as it is.
     Skip,
-    /// `""`: the cell is emptied.
+    /// `""`: the cell's value is emptied (its format stays).
     Clear,
-    Set(Cell),
+    /// The value, and the number format typing it implies (`$5` is currency); without one the
+    /// cell keeps its format.
+    Set(Entered, Option<NumberFormat>),
+}
+
+impl CellWrite {
+    /// Applies the write to `cell`; `Skip` leaves it.
+    pub fn apply(&self, cell: &mut Cell) {
+        match self {
+            CellWrite::Skip => {}
+            CellWrite::Clear => cell.entered = None,
+            CellWrite::Set(entered, number_format) => {
+                cell.entered = Some(entered.clone());
+                if let Some(number_format) = number_format {
+                    cell.format.get_or_insert_with(CellFormat::default).number_format = Some(number_format.clone());
+                }
+            }
+        }
+    }
 }
 
 impl InputOption {
@@ -93,6 +254,17 @@ impl RenderOption {
     }
 }
 
+impl DateTimeOption {
+    /// `SERIAL_NUMBER` or `FORMATTED_STRING`, exactly.
+    pub fn parse(text: &str) -> Option<DateTimeOption> {
+        match text {
+            "SERIAL_NUMBER" => Some(DateTimeOption::SerialNumber),
+            "FORMATTED_STRING" => Some(DateTimeOption::FormattedString),
+            _ => None,
+        }
+    }
+}
+
 impl Dimension {
     /// `ROWS` or `COLUMNS`, exactly.
     pub fn parse(text: &str) -> Option<Dimension> {
@@ -117,14 +289,14 @@ pub fn interpret(value: &Value, option: InputOption, row: usize, col: usize) -> 
     let invalid = |what: &str| format!("Invalid values[{row}][{col}]: {what}");
     match value {
         Value::Null => Ok(CellWrite::Skip),
-        Value::Bool(b) => Ok(CellWrite::Set(Cell::Bool(*b))),
+        Value::Bool(b) => Ok(CellWrite::Set(Entered::Bool(*b), None)),
         Value::Number(n) => match n.as_f64().filter(|f| f.is_finite()) {
-            Some(f) => Ok(CellWrite::Set(Cell::Number(f))),
+            Some(f) => Ok(CellWrite::Set(Entered::Number(f), None)),
             None => Err(invalid(&format!("number_value: {n}"))),
         },
         Value::String(s) if s.is_empty() => Ok(CellWrite::Clear),
         Value::String(s) => Ok(match option {
-            InputOption::Raw => CellWrite::Set(Cell::Text(s.clone())),
+            InputOption::Raw => CellWrite::Set(Entered::Text(s.clone()), None),
             InputOption::UserEntered => typed(s),
         }),
         Value::Array(_) => Err(invalid("list_value")),
@@ -133,25 +305,30 @@ pub fn interpret(value: &Value, option: InputOption, row: usize, col: usize) -> 
 }
 
 /// Non-empty text as if typed into a cell.
-fn typed(text: &str) -> CellWrite {
+pub fn typed(text: &str) -> CellWrite {
     if let Some(forced) = text.strip_prefix('\'') {
         // A lone apostrophe is how one types an empty cell.
-        return if forced.is_empty() { CellWrite::Clear } else { CellWrite::Set(Cell::Text(forced.to_owned())) };
+        return if forced.is_empty() {
+            CellWrite::Clear
+        } else {
+            CellWrite::Set(Entered::Text(forced.to_owned()), None)
+        };
     }
     if text.len() > 1 && text.starts_with('=') {
-        return CellWrite::Set(Cell::Formula(text.to_owned()));
+        return CellWrite::Set(Entered::Formula(text.to_owned()), None);
     }
     let trimmed = text.trim();
-    let cell = if trimmed.eq_ignore_ascii_case("TRUE") {
-        Cell::Bool(true)
+    if trimmed.eq_ignore_ascii_case("TRUE") {
+        CellWrite::Set(Entered::Bool(true), None)
     } else if trimmed.eq_ignore_ascii_case("FALSE") {
-        Cell::Bool(false)
+        CellWrite::Set(Entered::Bool(false), None)
     } else if let Some(number) = plain_number(trimmed) {
-        Cell::Number(number)
+        CellWrite::Set(Entered::Number(number), None)
+    } else if let Some((number, format)) = engine::parse_formatted(trimmed) {
+        CellWrite::Set(Entered::Number(number), Some(format))
     } else {
-        Cell::Text(text.to_owned())
-    };
-    CellWrite::Set(cell)
+        CellWrite::Set(Entered::Text(text.to_owned()), None)
+    }
 }
 
 /// `[+-]digits[.digits][e[+-]digits]` (either side of the point may be empty, not both), as a
@@ -184,14 +361,36 @@ fn plain_number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-/// A cell as `values.get` answers it under `option`.
-pub fn render(cell: &Cell, option: RenderOption) -> Value {
-    match (cell, option) {
-        (Cell::Number(n), RenderOption::Formatted) => Value::String(format_number(*n)),
-        (Cell::Number(n), RenderOption::Unformatted | RenderOption::Formula) => number_value(*n),
-        (Cell::Bool(b), RenderOption::Formatted) => Value::String(if *b { "TRUE" } else { "FALSE" }.to_owned()),
-        (Cell::Bool(b), RenderOption::Unformatted | RenderOption::Formula) => Value::Bool(*b),
-        (Cell::Text(text) | Cell::Formula(text), _) => Value::String(text.clone()),
+/// A cell as a read answers it: `entered` is what the cell holds, `shown` its evaluated value
+/// and number format.
+pub fn render(entered: &Entered, shown: &Effective, rendering: Rendering) -> Value {
+    if let (RenderOption::Formula, Entered::Formula(text)) = (rendering.value, entered) {
+        return Value::String(text.clone());
+    }
+    match (&shown.value, rendering.value) {
+        (Computed::Number(n), RenderOption::Formatted) => Value::String(show_number(*n, shown.format.as_ref())),
+        (Computed::Number(n), RenderOption::Unformatted | RenderOption::Formula) => {
+            match (&shown.format, rendering.date_time) {
+                (Some(format), DateTimeOption::FormattedString) if format.is_date_time() => {
+                    Value::String(show_number(*n, Some(format)))
+                }
+                _ => number_value(*n),
+            }
+        }
+        (Computed::Bool(b), RenderOption::Formatted) => Value::String(if *b { "TRUE" } else { "FALSE" }.to_owned()),
+        (Computed::Bool(b), RenderOption::Unformatted | RenderOption::Formula) => Value::Bool(*b),
+        (Computed::Text(text), _) => Value::String(text.clone()),
+        (Computed::Error(error), _) => Value::String(error.as_str().to_owned()),
+    }
+}
+
+/// A number as a cell in `format` shows it (Sheets' automatic format without one).
+pub fn show_number(n: f64, format: Option<&NumberFormat>) -> String {
+    match format.and_then(NumberFormat::effective_pattern) {
+        Some(pattern) if format.is_some_and(|f| f.kind != NumberFormatType::Text) => {
+            engine::format_number(n, pattern).unwrap_or_else(|| format_number(n))
+        }
+        _ => format_number(n),
     }
 }
 
@@ -199,7 +398,7 @@ pub fn render(cell: &Cell, option: RenderOption) -> Value {
 const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
 
 /// A number as a JSON number: integral values as integers (42, not 42.0).
-fn number_value(n: f64) -> Value {
+pub fn number_value(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < EXACT_INTEGER_LIMIT {
         return Value::from(n as i64);
     }
@@ -233,17 +432,51 @@ pub fn format_number(n: f64) -> String {
 
 /// The key of the stored form of a formula, `{"formula": "=A1"}`.
 const FORMULA_KEY: &str = "formula";
+/// The keys of the stored form of a cell with a format, `{"value": …, "format": {…}}`.
+const VALUE_KEY: &str = "value";
+const FORMAT_KEY: &str = "format";
+
+impl Entered {
+    /// The value as the storage layer keeps it: numbers, texts and booleans as themselves,
+    /// formulas as `{"formula": text}` (so that a text starting with `=` stays text).
+    fn to_stored(&self) -> Value {
+        match self {
+            Entered::Number(n) => Value::from(*n),
+            Entered::Text(text) => Value::String(text.clone()),
+            Entered::Bool(b) => Value::Bool(*b),
+            Entered::Formula(text) => {
+                Value::Object(Map::from_iter([(FORMULA_KEY.to_owned(), Value::String(text.clone()))]))
+            }
+        }
+    }
+
+    fn from_stored(value: &Value) -> Option<Entered> {
+        match value {
+            Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(Entered::Number),
+            Value::String(text) => Some(Entered::Text(text.clone())),
+            Value::Bool(b) => Some(Entered::Bool(*b)),
+            Value::Object(map) if map.len() == 1 => {
+                map.get(FORMULA_KEY)?.as_str().map(|f| Entered::Formula(f.to_owned()))
+            }
+            _ => None,
+        }
+    }
+}
 
 impl Cell {
-    /// The cell as the storage layer keeps it: numbers, texts and booleans as themselves,
-    /// formulas as `{"formula": text}` (so that a text starting with `=` stays text).
+    /// The cell as the storage layer keeps it: a value without a format as the value alone
+    /// (see [`Entered`]), a formatted cell as `{"value"?: …, "format": CellFormat}`.
     pub fn to_stored(&self) -> Value {
-        match self {
-            Cell::Number(n) => Value::from(*n),
-            Cell::Text(text) => Value::String(text.clone()),
-            Cell::Bool(b) => Value::Bool(*b),
-            Cell::Formula(text) => {
-                Value::Object(Map::from_iter([(FORMULA_KEY.to_owned(), Value::String(text.clone()))]))
+        match (&self.entered, self.format.as_ref().filter(|f| !f.is_empty())) {
+            (Some(entered), None) => entered.to_stored(),
+            (entered, format) => {
+                let mut map = Map::new();
+                if let Some(entered) = entered {
+                    map.insert(VALUE_KEY.to_owned(), entered.to_stored());
+                }
+                let format = format.map(|f| serde_json::to_value(f).unwrap_or_default()).unwrap_or_default();
+                map.insert(FORMAT_KEY.to_owned(), format);
+                Value::Object(map)
             }
         }
     }
@@ -251,11 +484,19 @@ impl Cell {
     /// The cell [`Cell::to_stored`] made `value` from; `None` for anything it cannot have made.
     pub fn from_stored(value: &Value) -> Option<Cell> {
         match value {
-            Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(Cell::Number),
-            Value::String(text) => Some(Cell::Text(text.clone())),
-            Value::Bool(b) => Some(Cell::Bool(*b)),
-            Value::Object(map) if map.len() == 1 => map.get(FORMULA_KEY)?.as_str().map(|f| Cell::Formula(f.to_owned())),
-            _ => None,
+            Value::Object(map) if map.contains_key(FORMAT_KEY) => {
+                let entered = match map.get(VALUE_KEY) {
+                    Some(value) => Some(Entered::from_stored(value)?),
+                    None => None,
+                };
+                let known = usize::from(map.contains_key(VALUE_KEY)) + 1;
+                if map.len() != known {
+                    return None;
+                }
+                let format: CellFormat = serde_json::from_value(map[FORMAT_KEY].clone()).ok()?;
+                Some(Cell { entered, format: Some(format).filter(|f| !f.is_empty()) })
+            }
+            value => Entered::from_stored(value).map(Cell::of),
         }
     }
 }
@@ -266,12 +507,16 @@ mod tests {
 
     use super::*;
 
-    fn set(cell: Cell) -> Result<CellWrite, String> {
-        Ok(CellWrite::Set(cell))
+    fn set(entered: Entered) -> Result<CellWrite, String> {
+        Ok(CellWrite::Set(entered, None))
     }
 
-    fn text(s: &str) -> Cell {
-        Cell::Text(s.to_owned())
+    fn text(s: &str) -> Entered {
+        Entered::Text(s.to_owned())
+    }
+
+    fn formatted(n: f64, kind: NumberFormatType, pattern: &str) -> Result<CellWrite, String> {
+        Ok(CellWrite::Set(Entered::Number(n), Some(NumberFormat::new(kind, pattern))))
     }
 
     #[test]
@@ -284,6 +529,9 @@ mod tests {
         assert_eq!(RenderOption::parse("UNFORMATTED_VALUE"), Some(RenderOption::Unformatted));
         assert_eq!(RenderOption::parse("FORMULA"), Some(RenderOption::Formula));
         assert_eq!(RenderOption::parse("formula"), None);
+        assert_eq!(DateTimeOption::parse("SERIAL_NUMBER"), Some(DateTimeOption::SerialNumber));
+        assert_eq!(DateTimeOption::parse("FORMATTED_STRING"), Some(DateTimeOption::FormattedString));
+        assert_eq!(DateTimeOption::parse("serial_number"), None);
         assert_eq!(Dimension::parse("ROWS"), Some(Dimension::Rows));
         assert_eq!(Dimension::parse("COLUMNS"), Some(Dimension::Columns));
         assert_eq!(Dimension::parse("Rows"), None);
@@ -297,6 +545,7 @@ mod tests {
             assert_eq!(Dimension::parse(dimension.as_str()), Some(dimension));
         }
         assert_eq!(RenderOption::default(), RenderOption::Formatted);
+        assert_eq!(DateTimeOption::default(), DateTimeOption::SerialNumber);
         assert_eq!(Dimension::default(), Dimension::Rows);
     }
 
@@ -308,9 +557,11 @@ mod tests {
         assert_eq!(raw(json!("TRUE")), set(text("TRUE")));
         assert_eq!(raw(json!("'x")), set(text("'x")));
         assert_eq!(raw(json!(" 1 ")), set(text(" 1 ")));
-        assert_eq!(raw(json!(12)), set(Cell::Number(12.0)));
-        assert_eq!(raw(json!(-3.5)), set(Cell::Number(-3.5)));
-        assert_eq!(raw(json!(true)), set(Cell::Bool(true)));
+        assert_eq!(raw(json!("$5")), set(text("$5")));
+        assert_eq!(raw(json!("2024-03-04")), set(text("2024-03-04")));
+        assert_eq!(raw(json!(12)), set(Entered::Number(12.0)));
+        assert_eq!(raw(json!(-3.5)), set(Entered::Number(-3.5)));
+        assert_eq!(raw(json!(true)), set(Entered::Bool(true)));
         assert_eq!(raw(json!(null)), Ok(CellWrite::Skip));
         assert_eq!(raw(json!("")), Ok(CellWrite::Clear));
     }
@@ -318,30 +569,27 @@ mod tests {
     #[test]
     fn user_entered_reads_strings_as_typed() {
         let typed = |s: &str| interpret(&json!(s), InputOption::UserEntered, 0, 0);
-        assert_eq!(typed("12"), set(Cell::Number(12.0)));
-        assert_eq!(typed("-3.5"), set(Cell::Number(-3.5)));
-        assert_eq!(typed("+4"), set(Cell::Number(4.0)));
-        assert_eq!(typed(".5"), set(Cell::Number(0.5)));
-        assert_eq!(typed("5."), set(Cell::Number(5.0)));
-        assert_eq!(typed("007"), set(Cell::Number(7.0)));
-        assert_eq!(typed("1e3"), set(Cell::Number(1000.0)));
-        assert_eq!(typed("2.5E-2"), set(Cell::Number(0.025)));
-        assert_eq!(typed(" 42 "), set(Cell::Number(42.0)));
-        assert_eq!(typed("TRUE"), set(Cell::Bool(true)));
-        assert_eq!(typed("false"), set(Cell::Bool(false)));
-        assert_eq!(typed("True "), set(Cell::Bool(true)));
-        assert_eq!(typed("=A1+1"), set(Cell::Formula("=A1+1".into())));
-        assert_eq!(typed("=SUM(A:A)"), set(Cell::Formula("=SUM(A:A)".into())));
+        assert_eq!(typed("12"), set(Entered::Number(12.0)));
+        assert_eq!(typed("-3.5"), set(Entered::Number(-3.5)));
+        assert_eq!(typed("+4"), set(Entered::Number(4.0)));
+        assert_eq!(typed(".5"), set(Entered::Number(0.5)));
+        assert_eq!(typed("5."), set(Entered::Number(5.0)));
+        assert_eq!(typed("007"), set(Entered::Number(7.0)));
+        assert_eq!(typed("1e3"), set(Entered::Number(1000.0)));
+        assert_eq!(typed("2.5E-2"), set(Entered::Number(0.025)));
+        assert_eq!(typed(" 42 "), set(Entered::Number(42.0)));
+        assert_eq!(typed("TRUE"), set(Entered::Bool(true)));
+        assert_eq!(typed("false"), set(Entered::Bool(false)));
+        assert_eq!(typed("True "), set(Entered::Bool(true)));
+        assert_eq!(typed("=A1+1"), set(Entered::Formula("=A1+1".into())));
+        assert_eq!(typed("=SUM(A:A)"), set(Entered::Formula("=SUM(A:A)".into())));
         assert_eq!(typed("'123"), set(text("123")));
         assert_eq!(typed("'=A1"), set(text("=A1")));
         assert_eq!(typed("'TRUE"), set(text("TRUE")));
+        assert_eq!(typed("'$5"), set(text("$5")));
         assert_eq!(typed("'"), Ok(CellWrite::Clear));
         assert_eq!(typed(""), Ok(CellWrite::Clear));
         let stays_text = [
-            "1,234",
-            "12%",
-            "$5",
-            "2024-01-31",
             "1e",
             "1e+",
             "e3",
@@ -360,13 +608,33 @@ mod tests {
             "TRUEish",
             " ",
             "１２",
+            "1,2,3",
+            "March 4",
+            "25:99",
+            "2024-13-45",
         ];
         for s in stays_text {
             assert_eq!(typed(s), set(text(s)), "{s:?}");
         }
-        assert_eq!(interpret(&json!(7), InputOption::UserEntered, 0, 0), set(Cell::Number(7.0)));
-        assert_eq!(interpret(&json!(false), InputOption::UserEntered, 0, 0), set(Cell::Bool(false)));
+        assert_eq!(interpret(&json!(7), InputOption::UserEntered, 0, 0), set(Entered::Number(7.0)));
+        assert_eq!(interpret(&json!(false), InputOption::UserEntered, 0, 0), set(Entered::Bool(false)));
         assert_eq!(interpret(&json!(null), InputOption::UserEntered, 0, 0), Ok(CellWrite::Skip));
+    }
+
+    #[test]
+    fn user_entered_parses_dates_currency_and_percentages_with_their_format() {
+        let typed = |s: &str| interpret(&json!(s), InputOption::UserEntered, 0, 0);
+        use NumberFormatType::*;
+        assert_eq!(typed("2024-03-04"), formatted(45355.0, Date, "yyyy-mm-dd"));
+        assert_eq!(typed("3/4/2024"), formatted(45355.0, Date, "m/d/yyyy"));
+        assert_eq!(typed("$1,000"), formatted(1000.0, Currency, "$#,##0"));
+        assert_eq!(typed("$1,000.50"), formatted(1000.5, Currency, "$#,##0.00"));
+        assert_eq!(typed("-$5"), formatted(-5.0, Currency, "$#,##0"));
+        assert_eq!(typed("12%"), formatted(0.12, Percent, "#,##0%"));
+        assert_eq!(typed("1,234"), formatted(1234.0, Number, "#,##0"));
+        assert_eq!(typed("10:30"), formatted(0.4375, Time, "h:mm"));
+        assert_eq!(typed("9:05:10 PM"), formatted(75_910.0 / 86_400.0, Time, "h:mm:ss AM/PM"));
+        assert_eq!(typed("2024-03-04 10:30"), formatted(45355.4375, DateTime, "yyyy-mm-dd h:mm"));
     }
 
     #[test]
@@ -378,65 +646,136 @@ mod tests {
         }
     }
 
+    fn shown(entered: &Entered, format: Option<NumberFormat>, rendering: Rendering) -> Value {
+        render(entered, &Effective::plain(entered, format.as_ref()), rendering)
+    }
+
+    fn option(value: RenderOption) -> Rendering {
+        Rendering { value, date_time: DateTimeOption::SerialNumber }
+    }
+
     #[test]
     fn renders_formatted_values_as_strings() {
-        let formatted = |cell: Cell| render(&cell, RenderOption::Formatted);
-        assert_eq!(formatted(Cell::Number(42.0)), json!("42"));
-        assert_eq!(formatted(Cell::Number(1.5)), json!("1.5"));
-        assert_eq!(formatted(Cell::Number(-0.25)), json!("-0.25"));
-        assert_eq!(formatted(Cell::Number(-0.0)), json!("0"));
-        assert_eq!(formatted(Cell::Number(0.1 + 0.2)), json!("0.3"));
-        assert_eq!(formatted(Cell::Number(123_456_789_012_345.0)), json!("123456789012345"));
-        assert_eq!(formatted(Cell::Number(1.5e20)), json!("1.5E+20"));
-        assert_eq!(formatted(Cell::Number(1e-7)), json!("1E-7"));
-        assert_eq!(formatted(Cell::Number(0.000_123)), json!("0.000123"));
-        assert_eq!(formatted(Cell::Bool(true)), json!("TRUE"));
-        assert_eq!(formatted(Cell::Bool(false)), json!("FALSE"));
+        let formatted = |entered: Entered| shown(&entered, None, option(RenderOption::Formatted));
+        assert_eq!(formatted(Entered::Number(42.0)), json!("42"));
+        assert_eq!(formatted(Entered::Number(1.5)), json!("1.5"));
+        assert_eq!(formatted(Entered::Number(-0.25)), json!("-0.25"));
+        assert_eq!(formatted(Entered::Number(-0.0)), json!("0"));
+        assert_eq!(formatted(Entered::Number(0.1 + 0.2)), json!("0.3"));
+        assert_eq!(formatted(Entered::Number(123_456_789_012_345.0)), json!("123456789012345"));
+        assert_eq!(formatted(Entered::Number(1.5e20)), json!("1.5E+20"));
+        assert_eq!(formatted(Entered::Number(1e-7)), json!("1E-7"));
+        assert_eq!(formatted(Entered::Number(0.000_123)), json!("0.000123"));
+        assert_eq!(formatted(Entered::Bool(true)), json!("TRUE"));
+        assert_eq!(formatted(Entered::Bool(false)), json!("FALSE"));
         assert_eq!(formatted(text("hi")), json!("hi"));
-        assert_eq!(formatted(Cell::Formula("=A1".into())), json!("=A1"));
         assert_eq!(format_number(f64::NAN), "#NUM!");
     }
 
     #[test]
+    fn renders_numbers_in_their_format() {
+        use NumberFormatType::*;
+        let date = Some(NumberFormat::new(Date, "yyyy-mm-dd"));
+        let at = |format: Option<NumberFormat>, n: f64, rendering| shown(&Entered::Number(n), format, rendering);
+        assert_eq!(at(date.clone(), 45355.0, option(RenderOption::Formatted)), json!("2024-03-04"));
+        assert_eq!(at(date.clone(), 45355.0, option(RenderOption::Unformatted)), json!(45355));
+        let strings = Rendering { value: RenderOption::Unformatted, date_time: DateTimeOption::FormattedString };
+        assert_eq!(at(date.clone(), 45355.0, strings), json!("2024-03-04"));
+        assert_eq!(at(date, 45355.0, Rendering { value: RenderOption::Formula, ..strings }), json!("2024-03-04"));
+        let currency = Some(NumberFormat::new(Currency, "$#,##0.00"));
+        assert_eq!(at(currency.clone(), 1000.5, option(RenderOption::Formatted)), json!("$1,000.50"));
+        assert_eq!(at(currency, 1000.5, strings), json!(1000.5), "only dates and times become strings");
+        let percent = Some(NumberFormat { kind: Percent, pattern: None });
+        assert_eq!(at(percent, 0.125, option(RenderOption::Formatted)), json!("12.50%"));
+        let as_text = Some(NumberFormat { kind: Text, pattern: None });
+        assert_eq!(at(as_text, 7.0, option(RenderOption::Formatted)), json!("7"));
+    }
+
+    #[test]
+    fn renders_errors_and_formulas() {
+        let formula = Entered::Formula("=1/0".into());
+        let error = Effective { value: Computed::Error(SheetError::DivideByZero), format: None };
+        assert_eq!(render(&formula, &error, option(RenderOption::Formatted)), json!("#DIV/0!"));
+        assert_eq!(render(&formula, &error, option(RenderOption::Unformatted)), json!("#DIV/0!"));
+        assert_eq!(render(&formula, &error, option(RenderOption::Formula)), json!("=1/0"));
+        let sum = Entered::Formula("=SUM(A1:A2)".into());
+        let three = Effective { value: Computed::Number(3.0), format: None };
+        assert_eq!(render(&sum, &three, option(RenderOption::Formatted)), json!("3"));
+        assert_eq!(render(&sum, &three, option(RenderOption::Unformatted)), json!(3));
+        assert_eq!(render(&sum, &three, option(RenderOption::Formula)), json!("=SUM(A1:A2)"));
+        assert_eq!(SheetError::from_text("#CIRC!"), SheetError::Ref);
+        assert_eq!(SheetError::from_text("#NAME?").as_str(), "#NAME?");
+        assert_eq!(SheetError::from_text("#SPILL!"), SheetError::Error);
+    }
+
+    #[test]
     fn renders_unformatted_and_formula_values_as_json() {
-        for option in [RenderOption::Unformatted, RenderOption::Formula] {
-            let rendered = |cell: Cell| render(&cell, option);
-            assert_eq!(rendered(Cell::Number(42.0)), json!(42));
-            assert_eq!(rendered(Cell::Number(42.0)).to_string(), "42", "integral numbers print without .0");
-            assert_eq!(rendered(Cell::Number(-7.0)).to_string(), "-7");
-            assert_eq!(rendered(Cell::Number(1.5)), json!(1.5));
-            assert_eq!(rendered(Cell::Number(1e300)), json!(1e300));
-            assert_eq!(rendered(Cell::Bool(true)), json!(true));
+        for value in [RenderOption::Unformatted, RenderOption::Formula] {
+            let rendered = |entered: Entered| shown(&entered, None, option(value));
+            assert_eq!(rendered(Entered::Number(42.0)), json!(42));
+            assert_eq!(rendered(Entered::Number(42.0)).to_string(), "42", "integral numbers print without .0");
+            assert_eq!(rendered(Entered::Number(-7.0)).to_string(), "-7");
+            assert_eq!(rendered(Entered::Number(1.5)), json!(1.5));
+            assert_eq!(rendered(Entered::Number(1e300)), json!(1e300));
+            assert_eq!(rendered(Entered::Bool(true)), json!(true));
             assert_eq!(rendered(text("123")), json!("123"));
-            assert_eq!(rendered(Cell::Formula("=SUM(A1:A3)".into())), json!("=SUM(A1:A3)"));
         }
     }
 
     #[test]
+    fn writes_keep_or_set_the_number_format() {
+        let mut cell = Cell::default();
+        CellWrite::Set(Entered::Number(1.0), Some(NumberFormat::new(NumberFormatType::Currency, "$0")))
+            .apply(&mut cell);
+        CellWrite::Set(Entered::Number(2.0), None).apply(&mut cell);
+        assert_eq!(cell.number_format(), Some(&NumberFormat::new(NumberFormatType::Currency, "$0")));
+        CellWrite::Clear.apply(&mut cell);
+        assert_eq!(cell.entered, None);
+        assert!(!cell.is_empty(), "clearing a value keeps the format");
+        CellWrite::Skip.apply(&mut cell);
+        assert_eq!(cell.entered, None);
+    }
+
+    #[test]
     fn stored_form_round_trips() {
+        let date = CellFormat::number(NumberFormat::new(NumberFormatType::Date, "yyyy-mm-dd"));
         let cells = [
-            Cell::Number(42.0),
-            Cell::Number(-0.1),
-            Cell::Number(0.1 + 0.2),
-            Cell::Number(1e300),
-            Cell::Number(f64::MIN_POSITIVE),
-            Cell::Number(9_007_199_254_740_993.0),
-            text(""),
-            text("=A1"),
-            text("{\"formula\":\"x\"}"),
-            Cell::Bool(false),
-            Cell::Formula("=A1".into()),
+            Cell::of(Entered::Number(42.0)),
+            Cell::of(Entered::Number(-0.1)),
+            Cell::of(Entered::Number(0.1 + 0.2)),
+            Cell::of(Entered::Number(1e300)),
+            Cell::of(Entered::Number(f64::MIN_POSITIVE)),
+            Cell::of(Entered::Number(9_007_199_254_740_993.0)),
+            Cell::of(text("")),
+            Cell::of(text("=A1")),
+            Cell::of(text("{\"formula\":\"x\"}")),
+            Cell::of(text("{\"format\":{}}")),
+            Cell::of(Entered::Bool(false)),
+            Cell::of(Entered::Formula("=A1".into())),
+            Cell { entered: Some(Entered::Number(45355.0)), format: Some(date.clone()) },
+            Cell { entered: Some(Entered::Formula("=A1".into())), format: Some(date.clone()) },
+            Cell { entered: None, format: Some(date) },
         ];
         for cell in cells {
             let stored = cell.to_stored();
             let through_text: Value = serde_json::from_str(&stored.to_string()).unwrap();
             assert_eq!(Cell::from_stored(&through_text), Some(cell.clone()), "{stored}");
         }
-        assert_eq!(Cell::Formula("=A1".into()).to_stored(), json!({"formula": "=A1"}));
-        assert_eq!(text("=A1").to_stored(), json!("=A1"));
+        assert_eq!(Cell::of(Entered::Formula("=A1".into())).to_stored(), json!({"formula": "=A1"}));
+        assert_eq!(Cell::of(text("=A1")).to_stored(), json!("=A1"));
+        assert_eq!(
+            Cell {
+                entered: Some(Entered::Number(1.0)),
+                format: Some(CellFormat::number(NumberFormat::new(NumberFormatType::Percent, "0%")))
+            }
+            .to_stored(),
+            json!({"value": 1.0, "format": {"numberFormat": {"type": "PERCENT", "pattern": "0%"}}})
+        );
         assert_eq!(Cell::from_stored(&json!(null)), None);
         assert_eq!(Cell::from_stored(&json!([1])), None);
         assert_eq!(Cell::from_stored(&json!({"formula": 1})), None);
         assert_eq!(Cell::from_stored(&json!({"formula": "=A1", "extra": 1})), None);
+        assert_eq!(Cell::from_stored(&json!({"format": {}, "extra": 1})), None);
+        assert_eq!(Cell::from_stored(&json!({"value": [1], "format": {}})), None);
     }
 }
