@@ -10,7 +10,7 @@ use super::super::auth::RunCaller;
 use super::super::runs::prepare_run;
 use crate::envelope::{ApiError, ErrorCode};
 use crate::workflow::runner::{RunAnswer, RunError};
-use stage_runtime::{BoxFuture, ComputeHost, ErrorClass, Identity, StepFailure};
+use stage_runtime::{BoxFuture, ComputeHost, ErrorClass, Failure, Identity};
 use stage_store::apps::App;
 
 /// Runs for one backend request.
@@ -24,7 +24,7 @@ pub(super) struct AppCompute {
 }
 
 impl ComputeHost for AppCompute {
-    fn run_workflow(&self, name: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>> {
+    fn run_workflow(&self, name: String, input: String) -> BoxFuture<'static, Result<String, Failure>> {
         let (state, tenant_id, app, caller, wait) =
             (self.state.clone(), self.tenant_id.clone(), self.app.clone(), self.caller.clone(), self.wait);
         Box::pin(async move {
@@ -46,7 +46,7 @@ impl ComputeHost for AppCompute {
                 Err(RunError::KeyReused { run_id }) => {
                     Err(failure(ErrorClass::Permanent, format!("the run collided with run {run_id}")))
                 }
-                Err(RunError::Busy(busy)) => Err(StepFailure::Step {
+                Err(RunError::Busy(busy)) => Err(Failure::Classified {
                     class: ErrorClass::RateLimited,
                     message: busy.to_string(),
                     retry_after: Some(busy.retry_after),
@@ -56,7 +56,7 @@ impl ComputeHost for AppCompute {
         })
     }
 
-    fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>> {
+    fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, Failure>> {
         let state = self.state.clone();
         let identity = Identity {
             tenant_id: self.tenant_id.clone(),
@@ -72,12 +72,12 @@ impl ComputeHost for AppCompute {
     }
 }
 
-fn failure(class: ErrorClass, message: String) -> StepFailure {
-    StepFailure::Step { class, message, retry_after: None }
+fn failure(class: ErrorClass, message: String) -> Failure {
+    Failure::new(class, message)
 }
 
 /// A refused run request as the class a guest can act on.
-fn api_failure(error: ApiError) -> StepFailure {
+fn api_failure(error: ApiError) -> Failure {
     let class = match error.code {
         ErrorCode::NotFound | ErrorCode::ValidationFailed | ErrorCode::BadRequest => ErrorClass::InvalidInput,
         ErrorCode::Unauthorized | ErrorCode::Forbidden => ErrorClass::Unauthorized,

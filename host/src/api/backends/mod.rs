@@ -39,7 +39,7 @@ use super::runs::find_app_for;
 use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
 use stage_cache::{Cache, CacheLimits, CacheStats};
-use stage_runtime::{BackendCall, BackendFailure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
+use stage_runtime::{BackendCall, Failure, Identity, Limits, Policy, PreparedBackend, RequestBody, Runtime};
 use stage_store::apps::FileGuard;
 use stage_store::{Store, sha256_hex};
 
@@ -328,13 +328,9 @@ fn client_response(response: http::Response<bytes::Bytes>, sid: &str, request_id
     Ok(Response::from_parts(parts, Body::from(body)).into_response())
 }
 
-fn failure_error(failure: &BackendFailure, request_id: &str) -> ApiError {
-    let code = match failure {
-        BackendFailure::Timeout(_) => ErrorCode::BackendTimeout,
-        BackendFailure::ResponseTooLarge { .. } => ErrorCode::PayloadTooLarge,
-        _ => ErrorCode::BackendError,
-    };
-    ApiError::new(code, format!("{failure} (request {request_id})")).with_details(json!({ "requestId": request_id }))
+fn failure_error(failure: &Failure, request_id: &str) -> ApiError {
+    ApiError::new(failure.into(), format!("{failure} (request {request_id})"))
+        .with_details(json!({ "requestId": request_id }))
 }
 
 #[cfg(test)]
