@@ -28,18 +28,20 @@ pub const BYTES_FACTOR: u64 = 11;
 pub const TEMPLATE_BYTES: u64 = 96;
 
 /// Why a workflow file could not be used.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file has problems (every one listed).
+    #[error("the workflow file is invalid: {}", listed(.0))]
     Invalid(Vec<Problem>),
+    #[error(transparent)]
     Catalog(ResolveError),
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl From<StoreError> for LoadError {
-    fn from(error: StoreError) -> LoadError {
-        LoadError::Store(error)
-    }
+/// `problems` on one line.
+fn listed(problems: &[Problem]) -> String {
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// A version's parsed file (`None` when it has no workflow file), with its estimated weight.
