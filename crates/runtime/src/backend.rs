@@ -250,12 +250,6 @@ pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
 
 pub(crate) type BackendPre = ProxyPre<Sandbox>;
 
-/// Why the guest's side of a request ended early.
-enum Handled {
-    Instantiate(wasmtime::Error),
-    Call(wasmtime::Error),
-}
-
 /// Serves one request with a fresh instance of the backend.
 pub(crate) async fn serve(
     engine: &Engine,
@@ -286,7 +280,7 @@ pub(crate) async fn serve(
     let outparam_rep = outparam.rep();
 
     let handle = async {
-        let proxy = pre.instantiate_async(&mut store).await.map_err(Handled::Instantiate)?;
+        let proxy = pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
         let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await;
         // A guest that returned without answering still holds the response slot: drop it, so
         // that the waiting side learns there will be no response.
@@ -295,7 +289,7 @@ pub(crate) async fn serve(
         if table.get(&Resource::<HostResponseOutparam>::new_borrow(outparam_rep)).is_ok() {
             let _ = table.delete(Resource::<HostResponseOutparam>::new_own(outparam_rep));
         }
-        result.map_err(Handled::Call)
+        result.map_err(|e| (false, e))
     };
     let response_limit = limits.output_bytes;
     let respond = async {
@@ -336,10 +330,9 @@ pub(crate) async fn serve(
     let outcome = match finished {
         Err(_elapsed) => Err(Failure::Timeout { subject: Subject::Backend, limit: wall }),
         // A backend answers its refused requests itself: a crash is its own.
-        Ok((Some(Err(handled)), _)) => Err(match handled {
-            Handled::Instantiate(error) => store.data().classify_trap(Subject::Backend, &error, true),
-            Handled::Call(error) => store.data().classify_trap(Subject::Backend, &error, false),
-        }),
+        Ok((Some(Err((during_instantiation, error))), _)) => {
+            Err(store.data().classify_trap(Subject::Backend, &error, during_instantiation))
+        }
         Ok((_, Some(response))) => response,
         Ok((_, None)) => Err(Failure::NoResponse("the handler returned without setting a response".into())),
     };
