@@ -14,12 +14,12 @@
 
 use serde_json::Value;
 
-use crate::StepError;
 use crate::world::wasi::http::outgoing_handler;
 use crate::world::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use crate::world::wasi::io::streams::StreamError;
+use crate::{ErrorClass, StepError};
 
 /// Largest response body read unless [`Request::max_body`] says otherwise.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
@@ -27,30 +27,21 @@ pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 const WRITE_CHUNK: usize = 4096;
 
 /// Why a request got no response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
     /// The host's capability policy refused the destination.
+    #[error("the host refused the request to {0} (capability policy)")]
     Denied(String),
     /// The URL could not be understood.
+    #[error("invalid URL: {0}")]
     InvalidUrl(String),
     /// The response body exceeded the bound.
+    #[error("the response body exceeds {0} bytes")]
     BodyTooLarge(usize),
     /// Any other transport failure (connection, timeout, protocol).
+    #[error("request failed: {0}")]
     Transport(String),
 }
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpError::Denied(url) => write!(f, "the host refused the request to {url} (capability policy)"),
-            HttpError::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
-            HttpError::BodyTooLarge(limit) => write!(f, "the response body exceeds {limit} bytes"),
-            HttpError::Transport(why) => write!(f, "request failed: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
 
 impl From<HttpError> for StepError {
     fn from(error: HttpError) -> StepError {
@@ -280,20 +271,21 @@ impl Response {
             .map_err(|e| StepError::Permanent(format!("the response (HTTP {}) is not JSON: {e}", self.status)))
     }
 
-    /// Classifies a non-2xx status as a step error: 400/422 invalid input, 401/403
-    /// unauthorized, 408 and 5xx transient, 429 rate-limited (honouring `Retry-After`
-    /// seconds), others permanent. `detail` is the upstream's message.
+    /// Classifies a non-2xx status as a step error by the status table the host uses too
+    /// ([`ErrorClass::for_status`]): 400/422 invalid input, 401/403 unauthorized, 408 and
+    /// 5xx transient, 429 rate-limited (honouring `Retry-After` seconds), others permanent.
+    /// `detail` is the upstream's message.
     pub fn error_for_status(&self, detail: &str) -> StepError {
         let message = format!("HTTP {}: {detail}", self.status);
-        match self.status {
-            400 | 422 => StepError::InvalidInput(message),
-            401 | 403 => StepError::Unauthorized(message),
-            408 | 500..=599 => StepError::Transient(message),
-            429 => {
+        match ErrorClass::for_status(self.status) {
+            ErrorClass::InvalidInput => StepError::InvalidInput(message),
+            ErrorClass::Unauthorized => StepError::Unauthorized(message),
+            ErrorClass::Transient => StepError::Transient(message),
+            ErrorClass::RateLimited => {
                 let seconds = self.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(1);
                 StepError::RateLimited(seconds * 1000)
             }
-            _ => StepError::Permanent(message),
+            ErrorClass::Permanent => StepError::Permanent(message),
         }
     }
 

@@ -39,6 +39,8 @@ pub mod log;
 pub mod utils;
 
 pub use serde_json::{self, Map, Value, json};
+/// The error classes of a step error and the HTTP status table, shared with the host.
+pub use stage_classes::ErrorClass;
 
 #[cfg(not(any(feature = "step", feature = "backend")))]
 compile_error!("stage-guest-sdk needs the `step` or the `backend` feature");
@@ -93,34 +95,38 @@ pub struct StepContext {
     pub idempotency_key: String,
 }
 
-/// How a step failed; the class decides whether the host retries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a step failed; the class ([`ErrorClass`]) decides whether the host retries it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
     /// The input is wrong; never retried.
+    #[error("invalid input: {0}")]
     InvalidInput(String),
     /// A passing failure; retried with backoff.
+    #[error("transient: {0}")]
     Transient(String),
     /// Retried after this many milliseconds.
+    #[error("rate limited: retry after {0} ms")]
     RateLimited(u64),
     /// Credentials or scopes missing or refused; never retried.
+    #[error("unauthorized: {0}")]
     Unauthorized(String),
     /// Will not get better by retrying.
+    #[error("{0}")]
     Permanent(String),
 }
 
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl StepError {
+    /// Its class, as the host records it.
+    pub fn class(&self) -> ErrorClass {
         match self {
-            StepError::InvalidInput(m) => write!(f, "invalid input: {m}"),
-            StepError::Transient(m) => write!(f, "transient: {m}"),
-            StepError::RateLimited(ms) => write!(f, "rate limited: retry after {ms} ms"),
-            StepError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
-            StepError::Permanent(m) => write!(f, "{m}"),
+            StepError::InvalidInput(_) => ErrorClass::InvalidInput,
+            StepError::Transient(_) => ErrorClass::Transient,
+            StepError::RateLimited(_) => ErrorClass::RateLimited,
+            StepError::Unauthorized(_) => ErrorClass::Unauthorized,
+            StepError::Permanent(_) => ErrorClass::Permanent,
         }
     }
 }
-
-impl std::error::Error for StepError {}
 
 impl From<StepError> for wit::StepError {
     fn from(error: StepError) -> wit::StepError {

@@ -22,7 +22,16 @@ pub fn build_all() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let workspace = workspace_root(&manifest_dir);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    for watched in ["steps", "guests", "crates/templates", "tests/fixtures", "examples", "guest-sdk", "Cargo.lock"] {
+    for watched in [
+        "steps",
+        "guests",
+        "crates/templates",
+        "crates/classes",
+        "tests/fixtures",
+        "examples",
+        "guest-sdk",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");

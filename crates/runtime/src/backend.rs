@@ -21,47 +21,14 @@ use wasmtime_wasi_http::p2::types::HostResponseOutparam;
 use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
 
 use super::capture::LogLine;
-use super::limits::{DeadlinePassed, Limits};
-use super::outbound::{BoxFuture, Gateway, Identity, OutboundHooks, OutboundReport, Refusal};
+use super::failure::{DEFAULT_RATE_LIMIT_WAIT, Failure, FailureClass, Subject};
+use super::limits::Limits;
+use super::outbound::{Gateway, Identity, OutboundHooks, OutboundReport};
 use super::policy::Policy;
 use super::retry::{Jitter, RetryPolicy};
-use super::sandbox::{Grant, Recorders, Sandbox};
-use super::step::bindings::stage::platform::types;
-use super::step::{ErrorClass, StepFailure};
-
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../../guest-sdk/wit",
-        world: "stage:platform/backend",
-        imports: {
-            "stage:platform/inference": async,
-            "stage:platform/compute": async,
-            "stage:platform/utils.fetch": async,
-        },
-        with: {
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-            "wasi:random": wasmtime_wasi::p2::bindings::random,
-            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
-            "stage:platform/log": crate::step::bindings::stage::platform::log,
-            "stage:platform/types": crate::step::bindings::stage::platform::types,
-        },
-        require_store_data_send: true,
-    });
-}
-
-use bindings::stage::platform::{compute, inference, utils};
-
-/// Workflows and steps a backend may run through its `compute` interface, supplied by the
-/// embedder for each request (it knows the app version and the caller).
-pub trait ComputeHost: Send + Sync + 'static {
-    /// Runs workflow `name` of the app's version; the answer is `{runId, status, headers, body}`.
-    fn run_workflow(&self, name: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>>;
-
-    /// Runs one built-in step once; the answer is its JSON output.
-    fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>>;
-}
+use super::sandbox::{ComputeHost, Grant, Recorders, Sandbox};
+use super::wit::{compute, inference, types, utils};
+use stage_classes::ErrorClass;
 
 /// A request body streamed into the guest as it arrives; an error ends the guest's read.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
@@ -77,44 +44,10 @@ pub struct BackendCall {
     pub compute: Arc<dyn ComputeHost>,
 }
 
-/// Why a backend produced no response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendFailure {
-    /// The wall-time limit passed.
-    Timeout(Duration),
-    /// The guest tried to grow its memory past the limit.
-    MemoryExceeded { limit: usize },
-    /// The response body was larger than allowed.
-    ResponseTooLarge { limit: usize },
-    /// The guest trapped (panicked, hit `unreachable`, …).
-    Trap(String),
-    /// The component could not be instantiated.
-    Instantiate(String),
-    /// The guest returned without a response, or answered with a wasi:http error code.
-    NoResponse(String),
-}
-
-impl std::fmt::Display for BackendFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BackendFailure::Timeout(limit) => write!(f, "the backend ran longer than {} ms", limit.as_millis()),
-            BackendFailure::MemoryExceeded { limit } => {
-                write!(f, "the backend exceeded its memory limit of {} MiB", limit / (1024 * 1024))
-            }
-            BackendFailure::ResponseTooLarge { limit } => {
-                write!(f, "the backend's response body exceeds {limit} bytes")
-            }
-            BackendFailure::Trap(why) => write!(f, "the backend crashed: {why}"),
-            BackendFailure::Instantiate(why) => write!(f, "the backend could not start: {why}"),
-            BackendFailure::NoResponse(why) => write!(f, "the backend gave no response: {why}"),
-        }
-    }
-}
-
 /// Everything one backend request produced.
 #[derive(Debug)]
 pub struct BackendAnswer {
-    pub outcome: Result<http::Response<Bytes>, BackendFailure>,
+    pub outcome: Result<http::Response<Bytes>, Failure>,
     pub duration: Duration,
     pub outbound: OutboundReport,
     pub stdout: String,
@@ -124,7 +57,7 @@ pub struct BackendAnswer {
 
 impl BackendAnswer {
     /// A request that ended before its guest ran.
-    pub(crate) fn failed(failure: BackendFailure) -> BackendAnswer {
+    pub(crate) fn failed(failure: Failure) -> BackendAnswer {
         BackendAnswer {
             outcome: Err(failure),
             duration: Duration::ZERO,
@@ -148,11 +81,11 @@ impl inference::Host for Sandbox {
 
 impl compute::Host for Sandbox {
     async fn run_workflow(&mut self, name: String, input: String) -> Result<String, types::StepError> {
-        self.compute_host()?.run_workflow(name, input).await.map_err(|failure| step_error(&failure))
+        self.compute_host()?.run_workflow(name, input).await.map_err(|failure| failure.to_wit())
     }
 
     async fn run_step(&mut self, kind: String, input: String) -> Result<String, types::StepError> {
-        self.compute_host()?.run_step(kind, input).await.map_err(|failure| step_error(&failure))
+        self.compute_host()?.run_step(kind, input).await.map_err(|failure| failure.to_wit())
     }
 }
 
@@ -173,9 +106,9 @@ impl utils::Host for Sandbox {
             let retryable = match &result {
                 Ok(response) => retryable_status(response.status()).then(|| retry_after(response)),
                 // Refused by the host: final, unless the credential source is down for now.
-                Err(HttpError::HttpRequestDenied) => match refusal_error(&self.hooks) {
-                    types::StepError::Transient(_) => Some(None),
-                    refused => return Err(refused),
+                Err(HttpError::HttpRequestDenied) => match refusal(&self.hooks) {
+                    refused if refused.class() == FailureClass::Transient => Some(None),
+                    refused => return Err(refused.to_wit()),
                 },
                 Err(_) => Some(None),
             };
@@ -198,7 +131,7 @@ impl utils::Host for Sandbox {
                     body: response.into_body().to_vec(),
                     attempts: attempt,
                 }),
-                Err(HttpError::HttpRequestDenied) => Err(refusal_error(&self.hooks)),
+                Err(HttpError::HttpRequestDenied) => Err(refusal(&self.hooks).to_wit()),
                 Err(error) => Err(types::StepError::Transient(format!(
                     "{} {} failed after {attempt} attempt(s): {error}",
                     request.method, request.url
@@ -235,7 +168,7 @@ impl Sandbox {
         let response = match self.hooks.call().internal("inference", request).await {
             Ok(response) => response,
             Err(HttpError::HttpRequestDenied) => {
-                return Err(refusal_error(&self.hooks));
+                return Err(refusal(&self.hooks).to_wit());
             }
             Err(_) => return Err(types::StepError::Permanent("inference is not available on this server".into())),
         };
@@ -257,19 +190,14 @@ fn error_for_status(response: &http::Response<Bytes>) -> types::StepError {
         .and_then(|body| body["error"]["message"].as_str().map(str::to_owned))
         .unwrap_or_else(|| text.chars().take(500).collect());
     let message = format!("{status}: {message}");
-    match status.as_u16() {
-        429 => types::StepError::RateLimited(retry_after(response).map_or(1000, |d| d.as_millis() as u64)),
-        401 | 403 => types::StepError::Unauthorized(message),
-        400 | 404 | 409 | 413 | 422 => types::StepError::InvalidInput(message),
-        408 | 500..=599 => types::StepError::Transient(message),
-        _ => types::StepError::Permanent(message),
-    }
+    let class = ErrorClass::for_status(status.as_u16());
+    let retry_after =
+        (class == ErrorClass::RateLimited).then(|| retry_after(response).unwrap_or(DEFAULT_RATE_LIMIT_WAIT));
+    Failure::Classified { class, message, retry_after }.to_wit()
 }
 
 fn retryable_status(status: http::StatusCode) -> bool {
-    status == http::StatusCode::REQUEST_TIMEOUT
-        || status == http::StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
+    ErrorClass::for_status(status.as_u16()).is_retryable()
 }
 
 /// The wait a `Retry-After: <seconds>` header asks for.
@@ -278,15 +206,12 @@ fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
     Some(Duration::from_secs(seconds.min(super::retry::MAX_DURATION_MS / 1000)))
 }
 
-/// The error a guest gets for a request the host refused: permanent, except when the
-/// credential source is down for now.
-fn refusal_error(hooks: &OutboundHooks) -> types::StepError {
+/// Why the host refused the guest's latest request: what a host function that sent it
+/// reports.
+fn refusal(hooks: &OutboundHooks) -> Failure {
     match &hooks.report.lock().expect("report poisoned").latest_refusal {
-        Some(Refusal::Denied(what)) => types::StepError::Permanent(format!("capability denied: {what}")),
-        Some(Refusal::Limit(what)) => types::StepError::Permanent(format!("outbound limit reached: {what}")),
-        Some(Refusal::Credentials(error)) if error.transient => types::StepError::Transient(error.message.clone()),
-        Some(Refusal::Credentials(error)) => types::StepError::Permanent(error.message.clone()),
-        None => types::StepError::Permanent("the host refused the request".into()),
+        Some(refusal) => refusal.into(),
+        None => Failure::new(ErrorClass::Permanent, "the host refused the request"),
     }
 }
 
@@ -313,29 +238,10 @@ fn outgoing_request(
     builder.body(body).map_err(|e| invalid(e.to_string()))
 }
 
-/// The WIT error a failed workflow or step becomes for the guest.
-fn step_error(failure: &StepFailure) -> types::StepError {
-    let message = failure.to_string();
-    match failure {
-        StepFailure::Step { class, retry_after, .. } => match class {
-            ErrorClass::InvalidInput => types::StepError::InvalidInput(message),
-            ErrorClass::Transient => types::StepError::Transient(message),
-            ErrorClass::RateLimited => {
-                types::StepError::RateLimited(retry_after.map_or(1000, |d| d.as_millis() as u64))
-            }
-            ErrorClass::Unauthorized => types::StepError::Unauthorized(message),
-            ErrorClass::Permanent => types::StepError::Permanent(message),
-        },
-        StepFailure::Timeout(_) => types::StepError::Transient(message),
-        StepFailure::Credentials(_) => types::StepError::Unauthorized(message),
-        _ => types::StepError::Permanent(message),
-    }
-}
-
 /// The imports a backend may use: a step's (WASI without preopens, env or sockets,
 /// wasi:http through [`OutboundHooks`], the log) plus inference, compute and utils.
 pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
-    let mut linker = super::step::linker(engine)?;
+    let mut linker = super::sandbox::linker(engine)?;
     inference::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
     compute::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
     utils::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
@@ -343,12 +249,6 @@ pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
 }
 
 pub(crate) type BackendPre = ProxyPre<Sandbox>;
-
-/// Why the guest's side of a request ended early.
-enum Handled {
-    Instantiate(wasmtime::Error),
-    Call(wasmtime::Error),
-}
 
 /// Serves one request with a fresh instance of the backend.
 pub(crate) async fn serve(
@@ -373,13 +273,14 @@ pub(crate) async fn serve(
     let (request, outparam) = match prepared {
         Ok(resources) => resources,
         Err(error) => {
-            return answer(Err(BackendFailure::Instantiate(format!("{error:#}"))), started, &recorders, &store);
+            let failure = Failure::Instantiate { subject: Subject::Backend, why: format!("{error:#}") };
+            return answer(Err(failure), started, &recorders, &store);
         }
     };
     let outparam_rep = outparam.rep();
 
     let handle = async {
-        let proxy = pre.instantiate_async(&mut store).await.map_err(Handled::Instantiate)?;
+        let proxy = pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
         let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await;
         // A guest that returned without answering still holds the response slot: drop it, so
         // that the waiting side learns there will be no response.
@@ -388,21 +289,21 @@ pub(crate) async fn serve(
         if table.get(&Resource::<HostResponseOutparam>::new_borrow(outparam_rep)).is_ok() {
             let _ = table.delete(Resource::<HostResponseOutparam>::new_own(outparam_rep));
         }
-        result.map_err(Handled::Call)
+        result.map_err(|e| (false, e))
     };
     let response_limit = limits.output_bytes;
     let respond = async {
         match receiver.await {
-            Err(_) => Err(BackendFailure::NoResponse("the handler returned without setting a response".into())),
-            Ok(Err(code)) => Err(BackendFailure::NoResponse(format!("the handler answered with the error {code:?}"))),
+            Err(_) => Err(Failure::NoResponse("the handler returned without setting a response".into())),
+            Ok(Err(code)) => Err(Failure::NoResponse(format!("the handler answered with the error {code:?}"))),
             Ok(Ok(response)) => {
                 let (parts, body) = response.into_parts();
                 match Limited::new(body, response_limit).collect().await {
                     Ok(body) => Ok(http::Response::from_parts(parts, body.to_bytes())),
                     Err(error) if error.is::<LengthLimitError>() => {
-                        Err(BackendFailure::ResponseTooLarge { limit: response_limit })
+                        Err(Failure::OutputTooLarge { subject: Subject::Backend, limit: response_limit })
                     }
-                    Err(error) => Err(BackendFailure::NoResponse(format!("the response body failed: {error}"))),
+                    Err(error) => Err(Failure::NoResponse(format!("the response body failed: {error}"))),
                 }
             }
         }
@@ -415,7 +316,7 @@ pub(crate) async fn serve(
                 result = &mut handle, if handled.is_none() => handled = Some(result),
                 result = &mut respond, if responded.is_none() => {
                     // Past the size bound the guest may be blocked writing: stop here.
-                    let stop = matches!(result, Err(BackendFailure::ResponseTooLarge { .. }));
+                    let stop = matches!(result, Err(Failure::OutputTooLarge { .. }));
                     responded = Some(result);
                     if stop {
                         break;
@@ -427,16 +328,19 @@ pub(crate) async fn serve(
     };
     let finished = tokio::time::timeout(wall, both).await;
     let outcome = match finished {
-        Err(_elapsed) => Err(BackendFailure::Timeout(wall)),
-        Ok((Some(Err(handled)), _)) => Err(classify_trap(handled, store.data(), limits)),
+        Err(_elapsed) => Err(Failure::Timeout { subject: Subject::Backend, limit: wall }),
+        // A backend answers its refused requests itself: a crash is its own.
+        Ok((Some(Err((during_instantiation, error))), _)) => {
+            Err(store.data().classify_trap(Subject::Backend, &error, during_instantiation))
+        }
         Ok((_, Some(response))) => response,
-        Ok((_, None)) => Err(BackendFailure::NoResponse("the handler returned without setting a response".into())),
+        Ok((_, None)) => Err(Failure::NoResponse("the handler returned without setting a response".into())),
     };
     answer(outcome, started, &recorders, &store)
 }
 
 fn answer(
-    outcome: Result<http::Response<Bytes>, BackendFailure>,
+    outcome: Result<http::Response<Bytes>, Failure>,
     started: Instant,
     recorders: &Recorders,
     store: &Store<Sandbox>,
@@ -449,19 +353,4 @@ fn answer(
         stderr: recorders.stderr.text(),
         log: store.data().log.lines().to_vec(),
     }
-}
-
-fn classify_trap(handled: Handled, state: &Sandbox, limits: Limits) -> BackendFailure {
-    let (error, during_instantiation) = match handled {
-        Handled::Instantiate(error) => (error, true),
-        Handled::Call(error) => (error, false),
-    };
-    if error.chain().any(|cause| cause.is::<DeadlinePassed>()) {
-        return BackendFailure::Timeout(limits.wall_time());
-    }
-    if state.limiter.refused.is_some() {
-        return BackendFailure::MemoryExceeded { limit: limits.memory_bytes };
-    }
-    let message = format!("{error:#}");
-    if during_instantiation { BackendFailure::Instantiate(message) } else { BackendFailure::Trap(message) }
 }

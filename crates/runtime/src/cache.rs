@@ -26,7 +26,7 @@ use wasmtime::component::Component;
 
 use super::backend::BackendPre;
 use super::sandbox::Sandbox;
-use super::step::StepPre;
+use super::wit::StepPre;
 use stage_cache::{Cache, CacheLimits, CacheStats};
 
 /// Counters of the components' compilation, for operators and tests.

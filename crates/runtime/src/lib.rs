@@ -13,6 +13,10 @@
 //!   embedder's [`Gateway`]. Guests get no filesystem, environment or sockets.
 //!
 //! * Tenants share it fairly ([`admission`]), and guests run on threads of their own.
+//! * An invocation that produced nothing says why in one vocabulary for steps and
+//!   backends, [`Failure`], with the class it is recorded with ([`FailureClass`]); the
+//!   WIT's error classes and the HTTP status table are [`ErrorClass`]'s (`stage-classes`).
+//!   The WIT bindings of both worlds are generated once (`wit.rs`).
 //!
 //! Nothing here knows about HTTP routes or SQLite: the embedder supplies a [`Gateway`]
 //! (the embedded services, credentials) and the components to run (built-in steps are the
@@ -22,6 +26,7 @@ pub mod admission;
 mod backend;
 pub mod cache;
 mod capture;
+mod failure;
 mod guests;
 pub mod limits;
 pub mod net;
@@ -30,6 +35,7 @@ pub mod policy;
 pub mod retry;
 mod sandbox;
 mod step;
+mod wit;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -40,19 +46,22 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use self::admission::{Admission, Busy, Quotas, Slot};
-pub use self::backend::{BackendAnswer, BackendCall, BackendFailure, ComputeHost, RequestBody};
+pub use self::backend::{BackendAnswer, BackendCall, RequestBody};
 pub use self::cache::ComponentStats;
 pub use self::capture::LogLine;
+pub use self::failure::{DEFAULT_RATE_LIMIT_WAIT, Failure, FailureClass, FailureRecord, Subject};
 pub use self::limits::Limits;
 pub use self::outbound::{BoxFuture, CredentialError, Gateway, Identity, NoServices, OutboundReport, Route};
 pub use self::policy::{Destination, Policy};
-pub use self::step::{ErrorClass, Invocation, StepCall, StepContext, StepFailure};
+pub use self::sandbox::ComputeHost;
+pub use self::step::{Invocation, StepCall, StepContext};
+pub use stage_classes::ErrorClass;
 
 use self::backend::BackendPre;
 use self::cache::ComponentCache;
 use self::guests::GuestThreads;
 use self::sandbox::Sandbox;
-use self::step::StepPre;
+use self::wit::StepPre;
 use stage_cache::{CacheLimits, CacheStats};
 
 /// How often the epoch advances; guests yield every few ticks and are stopped at their
@@ -148,7 +157,8 @@ impl Runtime {
         let cache = ComponentCache::new(engine.clone(), &config.compiled_dir, config.components)?;
         // A slot runs at most two instances at once (a backend and the step it starts).
         let admission = Admission::new(config.quotas, MAX_CONCURRENT_INSTANCES as usize / 2);
-        let step_linker = step::linker(&engine)?;
+        // A step imports what every guest may.
+        let step_linker = sandbox::linker(&engine)?;
         let backend_linker = backend::linker(&engine)?;
         let guests = GuestThreads::new()?;
         Ok(Runtime { engine, step_linker, backend_linker, cache, gateway, admission, guests, config })
@@ -214,9 +224,7 @@ impl Runtime {
         let (engine, pre, gateway) = (self.engine.clone(), backend.pre.clone(), self.gateway.clone());
         let allow_private = self.config.allow_private_egress;
         let serving = self.guests.run(async move { backend::serve(&engine, &pre, gateway, allow_private, call).await });
-        serving
-            .await
-            .unwrap_or_else(|panic| BackendAnswer::failed(BackendFailure::Trap(format!("the host failed: {panic}"))))
+        serving.await.unwrap_or_else(|panic| BackendAnswer::failed(host_failed(Subject::Backend, panic)))
     }
 
     /// Runs a prepared step once, in its own store, under `call.limits`.
@@ -225,9 +233,7 @@ impl Runtime {
         let (engine, pre, gateway) = (self.engine.clone(), step.pre.clone(), self.gateway.clone());
         let allow_private = self.config.allow_private_egress;
         let invoking = self.guests.run(async move { step::invoke(&engine, &pre, gateway, allow_private, call).await });
-        invoking
-            .await
-            .unwrap_or_else(|panic| Invocation::failed(StepFailure::Trap(format!("the host failed: {panic}"))))
+        invoking.await.unwrap_or_else(|panic| Invocation::failed(host_failed(Subject::Step, panic)))
     }
 
     /// A prepared step instantiated and called with nothing around it; only for the
@@ -245,6 +251,11 @@ impl Runtime {
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.cache_stats()
     }
+}
+
+/// The failure of an invocation whose host task panicked.
+fn host_failed(subject: Subject, panic: tokio::task::JoinError) -> Failure {
+    Failure::Trap { subject, why: format!("the host failed: {panic}") }
 }
 
 /// The linked form in `slot`, made by `link` on first use. A failed link is not kept (it
@@ -352,12 +363,12 @@ mod tests {
         let started = Instant::now();
         let spin =
             runtime.invoke_step(&step, call(serde_json::json!({ "mode": "spin" }), Policy::default(), limits)).await;
-        assert!(matches!(spin.outcome, Err(StepFailure::Timeout(_))), "{:?}", spin.outcome);
+        assert!(matches!(spin.outcome, Err(Failure::Timeout { .. })), "{:?}", spin.outcome);
         eprintln!("spin stopped after {:?}", started.elapsed());
 
         let hog =
             runtime.invoke_step(&step, call(serde_json::json!({ "mode": "hog" }), Policy::default(), limits)).await;
-        assert!(matches!(hog.outcome, Err(StepFailure::MemoryExceeded { .. })), "{:?}", hog.outcome);
+        assert!(matches!(hog.outcome, Err(Failure::MemoryExceeded { .. })), "{:?}", hog.outcome);
 
         let denied = runtime
             .invoke_step(
@@ -366,7 +377,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(&denied.outcome, Err(StepFailure::Denied(url)) if url.contains("example.com")),
+            matches!(&denied.outcome, Err(Failure::Denied(url)) if url.contains("example.com")),
             "{:?}",
             denied.outcome
         );
@@ -381,7 +392,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(&private.outcome, Err(StepFailure::Denied(why)) if why.contains("non-public")),
+            matches!(&private.outcome, Err(Failure::Denied(why)) if why.contains("non-public")),
             "{:?}",
             private.outcome
         );
@@ -452,7 +463,7 @@ mod tests {
         assert_eq!(runtime.cache_stats().load_failures, 1);
     }
 
-    async fn json_call(runtime: &Runtime, step: &PreparedStep, limits: Limits) -> Result<String, StepFailure> {
+    async fn json_call(runtime: &Runtime, step: &PreparedStep, limits: Limits) -> Result<String, Failure> {
         runtime.invoke_step(step, call(serde_json::json!({ "mode": "echo" }), Policy::default(), limits)).await.outcome
     }
 }

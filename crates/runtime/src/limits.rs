@@ -94,16 +94,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 const YIELD_TICKS: u64 = 5;
 
 /// Marks the trap raised when the wall-time deadline passes inside guest code.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("wall-time deadline passed")]
 pub(crate) struct DeadlinePassed;
-
-impl std::fmt::Display for DeadlinePassed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("wall-time deadline passed")
-    }
-}
-
-impl std::error::Error for DeadlinePassed {}
 
 /// Makes guest code in `store` yield to the host every few epoch ticks and trap with
 /// [`DeadlinePassed`] once `wall` has passed.

@@ -91,7 +91,8 @@ impl Gateway for NoServices {
 }
 
 /// Why the host could not add credentials to a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct CredentialError {
     pub message: String,
     /// The credential source failed for now (unreachable, overloaded) rather than refusing:
@@ -143,13 +144,18 @@ pub struct OutboundReport {
     pub latest_refusal: Option<Refusal>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why the host refused a guest's outbound request; what it means for the guest is
+/// [`Failure`](crate::Failure)'s (`From<&Refusal>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The capability policy does not allow the destination.
+    #[error("capability denied: {0}")]
     Denied(String),
     /// An outbound limit was reached.
+    #[error("outbound limit reached: {0}")]
     Limit(String),
     /// The host could not add credentials for the destination.
+    #[error(transparent)]
     Credentials(CredentialError),
 }
 

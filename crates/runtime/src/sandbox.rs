@@ -1,20 +1,43 @@
 //! The store state every guest runs in, steps and backends alike: WASI without
 //! arguments, environment, preopens or sockets; wasi:http through [`OutboundHooks`]; a
-//! memory limiter; bounded stdout, stderr and log; and, for backends, the compute host.
+//! memory limiter; bounded stdout, stderr and log; and, for backends, the embedder's
+//! [`ComputeHost`]. Also the imports every guest may use ([`linker`]) and what a guest
+//! that stopped failed with ([`Sandbox::classify_trap`]).
 
 use std::sync::{Arc, Mutex};
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::backend::ComputeHost;
 use super::capture::{Capture, LogBook};
-use super::limits::{Limits, MemoryLimiter, arm_deadline};
-use super::outbound::{Gateway, Identity, OutboundHooks, OutboundReport};
+use super::failure::{Failure, Subject};
+use super::limits::{DeadlinePassed, Limits, MemoryLimiter, arm_deadline};
+use super::outbound::{BoxFuture, Gateway, Identity, OutboundHooks, OutboundReport};
 use super::policy::Policy;
-use super::step::bindings::stage::platform::{log, types};
+use super::wit::{log, types};
+
+/// Workflows and steps a backend may run through its `compute` interface, supplied by the
+/// embedder for each request (it knows the app version and the caller).
+pub trait ComputeHost: Send + Sync + 'static {
+    /// Runs workflow `name` of the app's version; the answer is `{runId, status, headers, body}`.
+    fn run_workflow(&self, name: String, input: String) -> BoxFuture<'static, Result<String, Failure>>;
+
+    /// Runs one built-in step once; the answer is its JSON output.
+    fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, Failure>>;
+}
+
+/// The imports every guest may use (all a step has): WASI (no preopens, env or sockets —
+/// see [`Sandbox::store`]), wasi:http through [`OutboundHooks`], and the log.
+pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
+    types::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
 
 /// Per-invocation state of a store.
 pub(crate) struct Sandbox {
@@ -109,6 +132,20 @@ impl Sandbox {
 
     pub fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
+    }
+
+    /// Why the guest's instantiation or call failed: its deadline passed, it was refused
+    /// memory, or it crashed (during instantiation: it could not start).
+    pub fn classify_trap(&self, subject: Subject, error: &wasmtime::Error, during_instantiation: bool) -> Failure {
+        let limits = self.hooks.limits;
+        if error.chain().any(|cause| cause.is::<DeadlinePassed>()) {
+            return Failure::Timeout { subject, limit: limits.wall_time() };
+        }
+        if self.limiter.refused.is_some() {
+            return Failure::MemoryExceeded { subject, limit: limits.memory_bytes };
+        }
+        let why = format!("{error:#}");
+        if during_instantiation { Failure::Instantiate { subject, why } } else { Failure::Trap { subject, why } }
     }
 }
 

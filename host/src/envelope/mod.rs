@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use stage_runtime::{Failure, Subject};
 use stage_store::StoreError;
 
 /// Error codes of the API; each has one HTTP status.
@@ -80,8 +81,35 @@ impl ErrorCode {
     }
 }
 
+/// The code a failed step or backend is answered with: a timeout is the step's or the
+/// backend's, a refused capability is `CAPABILITY_DENIED`, a backend's response past its
+/// limit `PAYLOAD_TOO_LARGE`; anything else failed the step (`STEP_FAILED`) or the
+/// backend (`BACKEND_ERROR`).
+impl From<&Failure> for ErrorCode {
+    fn from(failure: &Failure) -> ErrorCode {
+        match failure {
+            Failure::Timeout { subject: Subject::Step, .. } => ErrorCode::StepTimeout,
+            Failure::Timeout { subject: Subject::Backend, .. } => ErrorCode::BackendTimeout,
+            Failure::Denied(_) => ErrorCode::CapabilityDenied,
+            Failure::OutputTooLarge { subject: Subject::Backend, .. } => ErrorCode::PayloadTooLarge,
+            Failure::MemoryExceeded { subject: Subject::Backend, .. }
+            | Failure::Trap { subject: Subject::Backend, .. }
+            | Failure::Instantiate { subject: Subject::Backend, .. }
+            | Failure::NoResponse(_) => ErrorCode::BackendError,
+            Failure::Classified { .. }
+            | Failure::OutboundLimit(_)
+            | Failure::Credentials(_)
+            | Failure::MemoryExceeded { subject: Subject::Step, .. }
+            | Failure::OutputTooLarge { subject: Subject::Step, .. }
+            | Failure::Trap { subject: Subject::Step, .. }
+            | Failure::Instantiate { subject: Subject::Step, .. } => ErrorCode::StepFailed,
+        }
+    }
+}
+
 /// An error answer. Handlers return `Result<_, ApiError>`; the envelope is built here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {message}", .code.as_str())]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
@@ -117,12 +145,6 @@ impl ApiError {
     pub fn with_retry_after(mut self, wait: std::time::Duration) -> ApiError {
         self.retry_after = Some(wait);
         self
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
     }
 }
 

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use stage_classes::ErrorClass;
 use stage_runtime::CredentialError;
 use stage_runtime::net::{self, Egress, Timeouts};
 use stage_store::google::GoogleRefreshToken;
@@ -252,10 +252,7 @@ impl GoogleAuth {
                 },
                 Err(_) => String::from_utf8_lossy(response.body()).chars().take(200).collect(),
             };
-            if status.is_server_error()
-                || status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::REQUEST_TIMEOUT
-            {
+            if ErrorClass::for_status(status.as_u16()).is_retryable() {
                 return Err(CredentialError::unavailable(format!(
                     "the Google token endpoint is unavailable (HTTP {status}): {detail}"
                 )));

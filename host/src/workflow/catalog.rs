@@ -26,22 +26,15 @@ pub struct ResolvedStep {
 }
 
 /// Why a kind could not be resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
+    #[error("unknown step kind {0}")]
     UnknownKind(String),
     /// The component failed to compile or link (the message says why).
+    #[error("{0}")]
     Broken(String),
+    #[error("{0}")]
     Store(String),
-}
-
-impl std::fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ResolveError::UnknownKind(kind) => write!(f, "unknown step kind {kind}"),
-            ResolveError::Broken(why) => write!(f, "{why}"),
-            ResolveError::Store(why) => write!(f, "{why}"),
-        }
-    }
 }
 
 struct Builtin {

@@ -17,7 +17,9 @@ use super::definition::{StepDef, WorkflowFile};
 use super::plan::RunPlan;
 use super::template::{EvaluationScope, TemplateContext, TemplateEngine, TemplateError, TemplateErrorKind};
 use crate::envelope::ErrorCode;
-use stage_runtime::{ErrorClass, Identity, Invocation, Runtime, StepCall, StepContext, StepFailure};
+use stage_runtime::{
+    ErrorClass, Failure, FailureClass, FailureRecord, Identity, Invocation, Runtime, StepCall, StepContext, Subject,
+};
 use stage_store::runs::{StepRecord, StepTimings};
 use stage_store::{new_id, now_ms, sha256_hex};
 
@@ -121,7 +123,7 @@ impl Executor {
                     records.push(record);
                 }
                 Err(failure) if step.continue_on_error => {
-                    let error = failure_json(&failure);
+                    let error = failure.record();
                     if let Some(id) = &step.id {
                         context.insert_step_output(id, &json!({ "error": error }));
                     }
@@ -164,9 +166,8 @@ impl Executor {
 
     /// Runs one step kind once, outside any workflow (a backend's `compute.run-step`), with
     /// a fresh idempotency key.
-    pub async fn run_single_step(&self, kind: &str, input: &Value, identity: Identity) -> Result<Value, StepFailure> {
-        let invalid =
-            |message: String| StepFailure::Step { class: ErrorClass::InvalidInput, message, retry_after: None };
+    pub async fn run_single_step(&self, kind: &str, input: &Value, identity: Identity) -> Result<Value, Failure> {
+        let invalid = |message: String| Failure::new(ErrorClass::InvalidInput, message);
         let resolved = self.kinds.resolve(&identity.tenant_id, kind).await.map_err(|e| invalid(e.to_string()))?;
         let run_id = new_id("run_");
         let call = StepCall {
@@ -184,11 +185,8 @@ impl Executor {
             limits: resolved.limits,
         };
         let outcome = self.runtime.invoke_step(&resolved.prepared, call).await.outcome?;
-        serde_json::from_str(&outcome).map_err(|e| StepFailure::Step {
-            class: ErrorClass::Permanent,
-            message: format!("the step's output is not JSON: {e}"),
-            retry_after: None,
-        })
+        serde_json::from_str(&outcome)
+            .map_err(|e| Failure::new(ErrorClass::Permanent, format!("the step's output is not JSON: {e}")))
     }
 
     /// Invokes a step until it succeeds, fails for good, or runs out of retries.
@@ -197,7 +195,7 @@ impl Executor {
         let resolved = match self.kinds.resolve(&plan.request.tenant_id, &step.kind).await {
             Ok(resolved) => resolved,
             Err(e) => {
-                attempts.result = Err(StepFailure::Instantiate(e.to_string()));
+                attempts.result = Err(Failure::Instantiate { subject: Subject::Step, why: e.to_string() });
                 return attempts;
             }
         };
@@ -210,12 +208,12 @@ impl Executor {
             let failure = attempts.absorb(attempt, invocation);
             let Some(failure) = failure else { return attempts };
             let retry_after = match (&failure, &step.retry) {
-                (StepFailure::Step { class: ErrorClass::RateLimited, retry_after, .. }, Some(policy))
+                (Failure::Classified { class: ErrorClass::RateLimited, retry_after, .. }, Some(policy))
                     if policy.allows_retry(attempt) =>
                 {
                     retry_after.unwrap_or_else(|| policy.delay_before_retry(attempt, &mut rand::rng()))
                 }
-                (StepFailure::Step { class: ErrorClass::Transient, .. } | StepFailure::Timeout(_), Some(policy))
+                (Failure::Classified { class: ErrorClass::Transient, .. } | Failure::Timeout { .. }, Some(policy))
                     if policy.allows_retry(attempt) =>
                 {
                     policy.delay_before_retry(attempt, &mut rand::rng())
@@ -282,7 +280,7 @@ fn run_step_key(run_id: &str, index: usize) -> String {
 
 /// The attempts of one step so far.
 struct Attempts {
-    result: Result<Value, StepFailure>,
+    result: Result<Value, Failure>,
     list: Vec<Value>,
     timings: StepTimings,
     stdout: String,
@@ -305,7 +303,7 @@ impl Default for Attempts {
 
 impl Attempts {
     /// Records an invocation; returns its failure, if any.
-    fn absorb(&mut self, attempt: u32, invocation: Invocation) -> Option<StepFailure> {
+    fn absorb(&mut self, attempt: u32, invocation: Invocation) -> Option<Failure> {
         let started = now_ms() - (invocation.instantiate + invocation.execute).as_millis() as i64;
         self.timings.instantiate_us += invocation.instantiate.as_micros() as i64;
         self.timings.execute_us += invocation.execute.as_micros() as i64;
@@ -320,11 +318,8 @@ impl Attempts {
         );
         let duration_ms = (invocation.instantiate + invocation.execute).as_secs_f64() * 1000.0;
         let outcome = invocation.outcome.and_then(|text| {
-            serde_json::from_str::<Value>(&text).map_err(|e| StepFailure::Step {
-                class: ErrorClass::Permanent,
-                message: format!("the step's output is not JSON: {e}"),
-                retry_after: None,
-            })
+            serde_json::from_str::<Value>(&text)
+                .map_err(|e| Failure::new(ErrorClass::Permanent, format!("the step's output is not JSON: {e}")))
         });
         match outcome {
             Ok(output) => {
@@ -333,7 +328,7 @@ impl Attempts {
                 None
             }
             Err(failure) => {
-                self.list.push(json!({ "attempt": attempt, "startedAt": started, "durationMs": duration_ms, "error": failure_json(&failure) }));
+                self.list.push(json!({ "attempt": attempt, "startedAt": started, "durationMs": duration_ms, "error": failure.record() }));
                 Some(failure)
             }
         }
@@ -342,7 +337,7 @@ impl Attempts {
     fn record(&self, step: &StepDef, input: &Value, started_at: i64) -> StepRecord {
         let (status, error) = match &self.result {
             Ok(_) => ("succeeded", None),
-            Err(failure) => ("failed", Some(failure_json(failure))),
+            Err(failure) => ("failed", Some(json!(failure.record()))),
         };
         StepRecord {
             index: step.index as i64,
@@ -382,21 +377,6 @@ fn skipped(step: &StepDef, at: i64) -> StepRecord {
     }
 }
 
-/// `{class, message}` of a failure, as recorded and as seen by later steps.
-pub fn failure_json(failure: &StepFailure) -> Value {
-    let class = match failure {
-        StepFailure::Step { class, .. } => serde_json::to_value(class).unwrap_or(Value::Null),
-        StepFailure::Denied(_) => json!("capability-denied"),
-        StepFailure::OutboundLimit(_) => json!("limit-exceeded"),
-        StepFailure::Credentials(_) => json!("unauthorized"),
-        StepFailure::Timeout(_) => json!("timeout"),
-        StepFailure::MemoryExceeded { .. } | StepFailure::OutputTooLarge { .. } => json!("limit-exceeded"),
-        StepFailure::Trap(_) => json!("crashed"),
-        StepFailure::Instantiate(_) => json!("unavailable"),
-    };
-    json!({ "class": class, "message": failure.to_string() })
-}
-
 fn failed(answer: Answer, message: String, steps: Vec<StepRecord>) -> RunOutcome {
     let code = answer.body["error"]["code"].clone();
     RunOutcome { succeeded: false, error: Some(json!({ "code": code, "message": message })), answer, steps }
@@ -409,13 +389,13 @@ fn step_details(step: &StepDef) -> Value {
 /// A step whose `if` or input templates failed: recorded as failed, and the run with it.
 fn template_failure(step: &StepDef, error: &TemplateError, started_at: i64, mut steps: Vec<StepRecord>) -> RunOutcome {
     let (code, class) = match error.kind {
-        TemplateErrorKind::Invalid => (ErrorCode::ValidationFailed, "invalid-input"),
-        TemplateErrorKind::Limit => (ErrorCode::TemplateLimit, "template-limit"),
+        TemplateErrorKind::Invalid => (ErrorCode::ValidationFailed, FailureClass::InvalidInput),
+        TemplateErrorKind::Limit => (ErrorCode::TemplateLimit, FailureClass::TemplateLimit),
     };
     let message = format!("step {} ({}, {}): {error}", step.index, step.label(), step.kind);
     let mut record = skipped(step, started_at);
     record.status = "failed".into();
-    record.error = Some(json!({ "class": class, "message": error.to_string() }));
+    record.error = Some(json!(FailureRecord { class, message: error.to_string() }));
     record.finished_at = now_ms();
     steps.push(record);
     let answer = Answer::envelope_error(code, message.clone(), step_details(step));
@@ -434,22 +414,17 @@ fn deadline_failure(step: &StepDef, plan: &RunPlan, started_at: i64, mut steps: 
     );
     let mut record = skipped(step, started_at);
     record.status = "failed".into();
-    record.error = Some(json!({ "class": "timeout", "message": message }));
+    record.error = Some(json!(FailureRecord { class: FailureClass::Timeout, message: message.clone() }));
     record.finished_at = now_ms();
     steps.push(record);
     failed(Answer::envelope_error(ErrorCode::StepTimeout, message.clone(), step_details(step)), message, steps)
 }
 
-fn step_failure(step: &StepDef, failure: &StepFailure, steps: Vec<StepRecord>) -> RunOutcome {
-    let code = match failure {
-        StepFailure::Timeout(_) => ErrorCode::StepTimeout,
-        StepFailure::Denied(_) => ErrorCode::CapabilityDenied,
-        _ => ErrorCode::StepFailed,
-    };
+fn step_failure(step: &StepDef, failure: &Failure, steps: Vec<StepRecord>) -> RunOutcome {
     let message = format!("step {} ({}, {}) failed: {failure}", step.index, step.label(), step.kind);
     let mut details = step_details(step);
-    details["error"] = failure_json(failure);
-    failed(Answer::envelope_error(code, message.clone(), details), message, steps)
+    details["error"] = json!(failure.record());
+    failed(Answer::envelope_error(failure.into(), message.clone(), details), message, steps)
 }
 
 /// The `response` step's output as the run's answer.

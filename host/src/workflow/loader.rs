@@ -33,7 +33,7 @@ pub enum LoadError {
     /// The file has problems (every one listed).
     #[error("{FILE_PATH} has {} problem(s): {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
     Invalid(Vec<Problem>),
-    #[error("{0}")]
+    #[error(transparent)]
     Catalog(ResolveError),
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -9,7 +9,7 @@ use super::path;
 use super::template::is_template;
 use super::{Problem, StepDef};
 use crate::envelope::app_headers::{self, InvalidHeader};
-use stage_runtime::{ErrorClass, StepFailure};
+use stage_runtime::{ErrorClass, Failure};
 
 /// Problems of a `response` step's literal `status` and `headers` (at `at`, the step's
 /// `…steps[i].response`).
@@ -40,11 +40,9 @@ pub fn literal_problems(input: &Value, at: &str) -> Vec<Problem> {
 
 /// The step's output if it can be the run's answer; else the failure naming the step and
 /// the header or status that cannot be sent.
-pub fn check_output(step: &StepDef, output: Value) -> Result<Value, StepFailure> {
-    let refuse = |why: String| StepFailure::Step {
-        class: ErrorClass::InvalidInput,
-        message: format!("the answer of step {} cannot be sent: {why}", step.label()),
-        retry_after: None,
+pub fn check_output(step: &StepDef, output: Value) -> Result<Value, Failure> {
+    let refuse = |why: String| {
+        Failure::new(ErrorClass::InvalidInput, format!("the answer of step {} cannot be sent: {why}", step.label()))
     };
     if let Some(status) = output.get("status").filter(|status| !status.is_null())
         && status.as_u64().and_then(|s| u16::try_from(s).ok()).and_then(app_headers::final_status).is_none()

@@ -29,7 +29,7 @@ use stage_templates::{Action, Checked, Job, JobTemplate, Outcome};
 use tokio::sync::OnceCell;
 
 use super::path;
-use stage_runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext, StepFailure};
+use stage_runtime::{Failure, Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext};
 
 pub use stage_templates::{Mode, ROOTS, is_template};
 
@@ -594,12 +594,12 @@ impl TemplateEngine {
         let invocation = self.runtime.invoke_step(sandbox, call).await;
         let text = invocation.outcome.map_err(|failure| {
             let why = match failure {
-                StepFailure::Timeout(limit) => format!("took longer than {} ms", limit.as_millis()),
-                StepFailure::MemoryExceeded { limit } => {
+                Failure::Timeout { limit, .. } => format!("took longer than {} ms", limit.as_millis()),
+                Failure::MemoryExceeded { limit, .. } => {
                     format!("needed more than {} MiB of memory", limit / (1024 * 1024))
                 }
-                StepFailure::OutputTooLarge { .. } => format!("produced more than {budget} bytes"),
-                StepFailure::Trap(_) => format!("stopped: {}", panic_message(&invocation.stderr)),
+                Failure::OutputTooLarge { .. } => format!("produced more than {budget} bytes"),
+                Failure::Trap { .. } => format!("stopped: {}", panic_message(&invocation.stderr)),
                 other => other.to_string(),
             };
             TemplateError::limit(path, format!("{} {why}", name()))

@@ -169,23 +169,21 @@ pub fn check_credential_url(url: &str) -> Result<HttpUrl, String> {
 }
 
 /// A destination refused because an address is not public.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({why})", non_public_address(.host, .address))]
 pub struct Refused {
     pub host: Host,
     pub address: IpAddr,
     pub why: NonPublic,
 }
 
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.host {
-            Host::Ip(_) => write!(f, "{} is a non-public address ({})", self.address, self.why),
-            Host::Name(name) => write!(f, "{name} resolves to the non-public address {} ({})", self.address, self.why),
-        }
+/// `address` named as itself, or as what `host` resolves to.
+fn non_public_address(host: &Host, address: &IpAddr) -> String {
+    match host {
+        Host::Ip(_) => format!("{address} is a non-public address"),
+        Host::Name(name) => format!("{name} resolves to the non-public address {address}"),
     }
 }
-
-impl std::error::Error for Refused {}
 
 /// Why no connection was made.
 #[derive(Debug, Clone, thiserror::Error)]

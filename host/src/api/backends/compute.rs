@@ -10,7 +10,7 @@ use crate::workflow::caller::Caller;
 use crate::workflow::loader::LoadError;
 use crate::workflow::runner::RunAnswer;
 use crate::workflow::runs::{RunError, RunOrder};
-use stage_runtime::{BoxFuture, ComputeHost, ErrorClass, StepFailure};
+use stage_runtime::{BoxFuture, ComputeHost, ErrorClass, Failure};
 
 /// Runs for one backend request.
 pub(super) struct AppCompute {
@@ -23,7 +23,7 @@ pub(super) struct AppCompute {
 }
 
 impl ComputeHost for AppCompute {
-    fn run_workflow(&self, name: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>> {
+    fn run_workflow(&self, name: String, input: String) -> BoxFuture<'static, Result<String, Failure>> {
         let (state, app_sid, caller, wait) = (self.state.clone(), self.app_sid.clone(), self.caller.clone(), self.wait);
         Box::pin(async move {
             let input: Value = serde_json::from_str(&input)
@@ -44,7 +44,7 @@ impl ComputeHost for AppCompute {
         })
     }
 
-    fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, StepFailure>> {
+    fn run_step(&self, kind: String, input: String) -> BoxFuture<'static, Result<String, Failure>> {
         let state = self.state.clone();
         let identity = self.caller.identity(&self.tenant_id, &self.app_sid);
         Box::pin(async move {
@@ -56,12 +56,12 @@ impl ComputeHost for AppCompute {
     }
 }
 
-fn failure(class: ErrorClass, message: String) -> StepFailure {
-    StepFailure::Step { class, message, retry_after: None }
+fn failure(class: ErrorClass, message: String) -> Failure {
+    Failure::new(class, message)
 }
 
 /// A refused run as the class a guest can act on.
-fn run_failure(error: &RunError) -> StepFailure {
+fn run_failure(error: &RunError) -> Failure {
     let class = match error {
         RunError::AppNotFound(_)
         | RunError::NoWorkflows { .. }
@@ -70,7 +70,7 @@ fn run_failure(error: &RunError) -> StepFailure {
         | RunError::Load(LoadError::Invalid(_)) => ErrorClass::InvalidInput,
         RunError::Unauthorized(_) => ErrorClass::Unauthorized,
         RunError::Busy(busy) => {
-            return StepFailure::Step {
+            return Failure::Classified {
                 class: ErrorClass::RateLimited,
                 message: error.to_string(),
                 retry_after: Some(busy.retry_after),

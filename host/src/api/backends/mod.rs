@@ -38,7 +38,7 @@ use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
 use crate::workflow::backends::{BackendError, WASM_PATH, manifest};
 use crate::workflow::runs::RunError;
-use stage_runtime::{BackendCall, BackendFailure, RequestBody};
+use stage_runtime::{BackendCall, Failure, RequestBody};
 
 /// Prefix of the headers only the host may set.
 const HOST_HEADER_PREFIX: &str = "x-stage-";
@@ -198,13 +198,9 @@ fn client_response(response: http::Response<bytes::Bytes>, sid: &str, request_id
     Ok(Response::from_parts(parts, Body::from(body)).into_response())
 }
 
-fn failure_error(failure: &BackendFailure, request_id: &str) -> ApiError {
-    let code = match failure {
-        BackendFailure::Timeout(_) => ErrorCode::BackendTimeout,
-        BackendFailure::ResponseTooLarge { .. } => ErrorCode::PayloadTooLarge,
-        _ => ErrorCode::BackendError,
-    };
-    ApiError::new(code, format!("{failure} (request {request_id})")).with_details(json!({ "requestId": request_id }))
+fn failure_error(failure: &Failure, request_id: &str) -> ApiError {
+    ApiError::new(failure.into(), format!("{failure} (request {request_id})"))
+        .with_details(json!({ "requestId": request_id }))
 }
 
 /// A backend that cannot be used, as its answer.

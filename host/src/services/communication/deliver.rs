@@ -14,7 +14,8 @@
 //!
 //! Every delivery carries the message id (`x-stage-message-id`, or the email's
 //! `Message-ID`) so that a receiver can drop the duplicate of a retried delivery. The
-//! outcome says whether to retry: network failures, 408, 429 and 5xx are retried (honouring
+//! outcome says whether to retry: network failures and the answers the status table calls
+//! retryable (`ErrorClass::for_status`: 408, 429 and 5xx) are retried (honouring
 //! `Retry-After`), other answers fail for good, and so does a refused destination.
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ use sha2::Sha256;
 
 use super::smtp::SmtpTarget;
 use super::{EMAIL_SMTP, SLACK_WEBHOOK, WEBHOOK};
+use stage_classes::ErrorClass;
 use stage_runtime::net::{ConnectError, Egress, HttpUrl, Outbound, Timeouts};
 use stage_store::communication::{Delivery, Registration};
 
@@ -202,9 +204,10 @@ fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Outcome {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    match status {
-        408 | 429 | 500..=599 => Outcome::Retry { status: Some(status), error, after: retry_after },
-        _ => Outcome::Failed { status: Some(status), error },
+    if ErrorClass::for_status(status).is_retryable() {
+        Outcome::Retry { status: Some(status), error, after: retry_after }
+    } else {
+        Outcome::Failed { status: Some(status), error }
     }
 }
 
