@@ -16,6 +16,7 @@
 
 mod db;
 mod migrations;
+mod references;
 mod secrets;
 
 pub mod apps;

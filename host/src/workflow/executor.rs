@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::timeout_at;
 
 use super::catalog::{ResolvedStep, StepKinds};
-use super::definition::{StepDef, WorkflowFile};
+use super::definition::{RESPONSE_KIND, StepDef, WorkflowFile};
 use super::outcome::{Answer, FailureReason, RunOutcome, RunResult, StepRef};
 use super::plan::RunPlan;
 use super::template::{EvaluationScope, TemplateContext, TemplateEngine, TemplateError, TemplateErrorKind};
@@ -20,9 +20,6 @@ use stage_runtime::{
 };
 use stage_store::runs::{Attempt, LogEntry, StepError, StepRecord, StepStatus, StepTimings};
 use stage_store::{new_id, now_ms, sha256_hex};
-
-/// The step kind whose output is the run's HTTP answer.
-pub const RESPONSE_KIND: &str = "response";
 
 /// Executes runs. One per server.
 pub struct Executor {

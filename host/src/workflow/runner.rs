@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use super::definition::WorkflowFile;
 use super::executor::Executor;
 use super::outcome::{Answer, AnswerFormat, FailureReason, RunFailure, RunOutcome, RunResult};
-use super::plan::{RunPlan, RunRequest};
-use super::runs::RunError;
+use super::plan::{RunError, RunPlan, RunRequest};
+
 use stage_store::runs::{FinishedRun, NewRun, RunStart, RunStatus};
 use stage_store::{Store, StoreResult, new_id, now_ms, sha256_hex};
 
