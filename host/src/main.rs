@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
-    Serve(Config),
+    Serve(Box<Config>),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     match Cli::parse().command {
         Command::Serve(config) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(stage_host::serve(config))?;
+            runtime.block_on(stage_host::serve(*config))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Client(command) => Ok(cli::main(command)),

@@ -69,7 +69,8 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<(), CliError> {
     let body = serde_json::to_value(RunRequest { input }).expect("a JSON value serialises");
     let answer = client.run(url, &body, args.idempotency_key.as_deref()).await?;
     let run_id = answer.run_id.as_deref().unwrap_or_default();
-    let pending = answer.status == StatusCode::ACCEPTED && answer.body.pointer("/data/status") == Some(&"running".into());
+    let pending =
+        answer.status == StatusCode::ACCEPTED && answer.body.pointer("/data/status") == Some(&"running".into());
     match args.output.style() {
         Style::Json => output::json(&RunOutcome {
             run_id,

@@ -283,3 +283,36 @@ fn local_admin_key() -> Option<(String, PathBuf)> {
     let key = std::fs::read_to_string(&path).ok()?;
     Some((key.trim().to_owned(), path)).filter(|(k, _)| !k.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_servers_get_the_local_admin_key() {
+        for local in ["http://127.0.0.1:3000", "http://localhost:3000", "http://app.localhost", "http://[::1]:3000"] {
+            assert!(is_loopback(&parse_base(local).unwrap()), "{local}");
+        }
+        for remote in ["http://10.0.0.1:3000", "http://stage.example.com", "http://localhost.example.com"] {
+            assert!(!is_loopback(&parse_base(remote).unwrap()), "{remote}");
+        }
+    }
+
+    #[test]
+    fn stage_url_must_be_plain_http() {
+        assert!(matches!(parse_base("https://stage.example.com"), Err(CliError::Usage(_))));
+        assert!(matches!(parse_base("127.0.0.1:3000"), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn paths_under_the_base_url_are_percent_encoded_segments() {
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: parse_base("http://127.0.0.1:3000/stage/").unwrap(),
+            key: None,
+            key_source: KeySource::None,
+        };
+        let url = client.url(&["api", "v1", "stage", "sessions", "ses_1", "files", "app", "a b#?.tsx"]);
+        assert_eq!(url.as_str(), "http://127.0.0.1:3000/stage/api/v1/stage/sessions/ses_1/files/app/a%20b%23%3F.tsx");
+    }
+}

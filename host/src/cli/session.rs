@@ -105,7 +105,8 @@ pub async fn read(client: &Client, args: ReadArgs) -> Result<(), CliError> {
         output::json(&reply.json);
         return Ok(());
     }
-    let bytes = reply.data.bytes().map_err(|e| CliError::Failed(format!("the file's base64 content is invalid: {e}")))?;
+    let bytes =
+        reply.data.bytes().map_err(|e| CliError::Failed(format!("the file's base64 content is invalid: {e}")))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&bytes).and_then(|()| stdout.flush()).map_err(|e| CliError::Failed(format!("stdout: {e}")))
 }
