@@ -86,7 +86,10 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<(), CliError> {
             let replayed = if answer.replayed { ", replayed" } else { "" };
             let mark = if answer.status.as_u16() < 400 { "✓" } else { "✗" };
             println!("{mark} {} answered {} ({run_id}{replayed})", args.workflow, answer.status.as_u16());
-            output::json(&answer.body);
+            match &answer.body {
+                Value::String(text) => println!("{text}"),
+                body => output::json(body),
+            }
         }
     }
     if answer.status.as_u16() >= 400 {

@@ -70,7 +70,11 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<(), CliError> {
     progress.finish();
 
     let remote: Vec<String> = files.into_iter().map(|f| f.remote).collect();
-    let entry = render_entry(&args, &remote_dir, &remote);
+    let default_entry = format!("{}/App.tsx", remote_dir.trim_end_matches('/'));
+    let entry = match &args.entry {
+        Some(entry) => Some(absolute(entry)),
+        None => remote.contains(&default_entry).then(|| default_entry.clone()),
+    };
     let render = match (&entry, args.no_render) {
         (Some(entry), false) => {
             let request = RenderRequest { entry: Some(entry) };
@@ -95,22 +99,11 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<(), CliError> {
             match render {
                 Some(render) => println!("✓ Rendered {} (v{})", render.data.entry, render.data.version),
                 None if args.no_render => {}
-                None => println!("  not rendered: the push holds no {remote_dir}/App.tsx (give --entry)"),
+                None => println!("  not rendered: the push holds no {default_entry} (give --entry)"),
             }
         }
     }
     Ok(())
-}
-
-/// The entry to render: `--entry`, else `REMOTE_DIR/App.tsx` when the push holds it.
-fn render_entry(args: &PushArgs, remote_dir: &str, pushed: &[String]) -> Option<String> {
-    match &args.entry {
-        Some(entry) => Some(absolute(entry)),
-        None => {
-            let default = format!("{}/App.tsx", remote_dir.trim_end_matches('/'));
-            pushed.contains(&default).then_some(default)
-        }
-    }
 }
 
 /// The files to push, sorted by their path in the session: `local` itself when it is a
