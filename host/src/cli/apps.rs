@@ -187,7 +187,7 @@ fn print_run(run: &RunRecord) {
     println!("{}", run_line(run));
     println!("  app {} v{}", run.app_sid, run.app_version);
     if let Some(error) = &run.error {
-        println!("{}", failure(error));
+        println!("  {}", failure(error));
     }
     for step in &run.steps {
         print_step(step);
