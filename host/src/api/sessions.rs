@@ -129,7 +129,8 @@ async fn render(
     Ok(ok(RenderResult { entry: render.entry, version: render.version }))
 }
 
-/// Records a render of `entry` (default [`DEFAULT_ENTRY`]).
+/// Records a render of `entry` (default [`DEFAULT_ENTRY`]) and tells the session's preview
+/// pages.
 pub(super) async fn render_entry(
     state: &AppState,
     tenant_id: &str,
@@ -137,7 +138,16 @@ pub(super) async fn render_entry(
     entry: Option<&str>,
 ) -> Result<RenderState, ApiError> {
     let entry = normalize(entry.unwrap_or(DEFAULT_ENTRY), state.config.limits.max_path_bytes)?;
-    Ok(state.store.render(tenant_id, session, &entry).await?)
+    let render = state.store.render(tenant_id, session, &entry).await?;
+    if let Some(target) = state.store.preview_target(session).await? {
+        state.previews.events.publish(crate::preview::RenderEvent {
+            session_id: target.session_id,
+            entry: render.entry.clone(),
+            version: render.version,
+            error: render.error.clone(),
+        });
+    }
+    Ok(render)
 }
 
 /// `status`: `{ session:{createdAt,lastAccessedAt}, render, files:[{path,version,size}] }`.
