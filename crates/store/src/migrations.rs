@@ -351,6 +351,86 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sheets_sheets ADD COLUMN properties TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 9: what the Convex `stage` functions keep besides files: when a session's render
+    // state was first made; per session, key-values, live data, messages and end users'
+    // Google authorisations; per tenant, Stage secrets (sealed) and preview feedback.
+    r#"
+    ALTER TABLE sessions ADD COLUMN render_created_at INTEGER;
+    UPDATE sessions SET render_created_at = rendered_at WHERE render_entry IS NOT NULL;
+
+    -- Values are Convex values in their encoded JSON form.
+    CREATE TABLE session_kv (
+        session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (session_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE session_live_data (
+        session_id  TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        data        TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    -- `seq` keeps the order messages were sent in.
+    CREATE TABLE session_messages (
+        seq         INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        text        TEXT NOT NULL,
+        sender      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE INDEX session_messages_by_session ON session_messages (session_id, seq);
+    CREATE TABLE session_user_auth (
+        id                         TEXT PRIMARY KEY,
+        session_id                 TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        email                      TEXT NOT NULL,
+        name                       TEXT NOT NULL,
+        picture                    TEXT NOT NULL,
+        passport_authorization_id  TEXT NOT NULL,
+        scopes                     TEXT NOT NULL,
+        status                     TEXT NOT NULL,
+        created_at                 INTEGER NOT NULL,
+        updated_at                 INTEGER NOT NULL,
+        UNIQUE (session_id, email)
+    );
+
+    -- `value` is sealed.
+    CREATE TABLE tenant_secrets (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (tenant_id, key)
+    );
+
+    -- `seq` keeps the order feedback was given in; `session_id` is kept as given (feedback
+    -- outlives the preview session it was given on).
+    CREATE TABLE feedback (
+        seq                 INTEGER PRIMARY KEY,
+        id                  TEXT NOT NULL UNIQUE,
+        tenant_id           TEXT NOT NULL REFERENCES tenants(id),
+        sid                 TEXT NOT NULL,
+        app_sid             TEXT NOT NULL,
+        app_version_sid     TEXT NOT NULL,
+        session_id          TEXT,
+        studio_session_sid  TEXT,
+        author_email        TEXT NOT NULL,
+        author_name         TEXT,
+        status              TEXT NOT NULL,
+        comment             TEXT NOT NULL,
+        annotations         TEXT NOT NULL,
+        screenshot          TEXT,
+        sent_to_studio_at   INTEGER,
+        resolved_at         INTEGER,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        UNIQUE (tenant_id, sid)
+    );
+    CREATE INDEX feedback_by_app ON feedback (tenant_id, app_sid, seq);
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
