@@ -26,6 +26,8 @@ pub struct FileHead {
 /// One file's bytes at one version.
 #[derive(Debug, Clone)]
 pub struct FileContent {
+    /// The session's id (also when it was named by its app's sid).
+    pub session_id: String,
     pub path: String,
     pub version: i64,
     pub size: i64,
@@ -168,7 +170,7 @@ impl Store {
                         .query_row(params![id, path, version], head_from_row)
                         .optional()?,
                 };
-                let content = row.map(|head| content(c, head)).transpose()?.flatten();
+                let content = row.map(|head| content(c, &id, head)).transpose()?.flatten();
                 Ok((id, content))
             })
             .await?;
@@ -184,7 +186,7 @@ impl Store {
                 let id = resolve(c, &tenant_id, &session)?;
                 let mut files = Vec::new();
                 for head in live_heads(c, &id)? {
-                    files.extend(content(c, head)?);
+                    files.extend(content(c, &id, head)?);
                 }
                 Ok((id, files))
             })
@@ -234,7 +236,7 @@ impl Store {
                 )?
                 .query_map(params![id, path], head_from_row)?
                 .collect::<Result<_, _>>()?;
-            contents(c, heads)
+            contents(c, &id, heads)
         })
         .await
     }
@@ -255,7 +257,7 @@ impl Store {
                 )?
                 .query_map([&id], head_from_row)?
                 .collect::<Result<_, _>>()?;
-            contents(c, heads)
+            contents(c, &id, heads)
         })
         .await
     }
@@ -339,7 +341,7 @@ impl Store {
             for snapshot in snapshots {
                 let heads: Vec<FileHead> =
                     files.query_map(params![snapshot.id, id], head_from_row)?.collect::<Result<_, _>>()?;
-                answer.push(SnapshotContents { files: contents(c, heads)?, snapshot });
+                answer.push(SnapshotContents { files: contents(c, &id, heads)?, snapshot });
             }
             Ok(answer)
         })
@@ -538,10 +540,11 @@ pub(super) fn live_heads(c: &Connection, session_id: &str) -> StoreResult<Vec<Fi
 }
 
 /// The bytes of a file version; `None` for a tombstone.
-fn content(c: &Connection, head: FileHead) -> StoreResult<Option<FileContent>> {
+fn content(c: &Connection, session_id: &str, head: FileHead) -> StoreResult<Option<FileContent>> {
     let Some(hash) = head.hash else { return Ok(None) };
     let bytes = c.prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?.query_row([&hash], |r| r.get(0))?;
     Ok(Some(FileContent {
+        session_id: session_id.to_owned(),
         path: head.path,
         version: head.version,
         size: head.size,
@@ -551,10 +554,10 @@ fn content(c: &Connection, head: FileHead) -> StoreResult<Option<FileContent>> {
 }
 
 /// The bytes of each version in `heads` (tombstones dropped), in order.
-fn contents(c: &Connection, heads: Vec<FileHead>) -> StoreResult<Vec<FileContent>> {
+fn contents(c: &Connection, session_id: &str, heads: Vec<FileHead>) -> StoreResult<Vec<FileContent>> {
     let mut files = Vec::with_capacity(heads.len());
     for head in heads {
-        files.extend(content(c, head)?);
+        files.extend(content(c, session_id, head)?);
     }
     Ok(files)
 }
