@@ -242,7 +242,7 @@ impl Store {
     }
 
     /// The newest version of every live file with its bytes, in the order the session
-    /// first wrote each path (then by path, for paths first written in the same ms).
+    /// first wrote each path.
     pub async fn files_in_write_order(&self, tenant_id: &str, session: &str) -> StoreResult<Vec<FileContent>> {
         let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
         self.read(move |c| {
@@ -253,7 +253,7 @@ impl Store {
                        (SELECT path, MAX(version) AS version, size, blob_hash, created_at FROM file_versions
                         WHERE session_id = ?1 GROUP BY path) h
                      JOIN file_versions first ON first.session_id = ?1 AND first.path = h.path AND first.version = 1
-                     WHERE h.blob_hash IS NOT NULL ORDER BY first.created_at, h.path",
+                     WHERE h.blob_hash IS NOT NULL ORDER BY first.seq",
                 )?
                 .query_map([&id], head_from_row)?
                 .collect::<Result<_, _>>()?;
@@ -262,15 +262,15 @@ impl Store {
         .await
     }
 
-    /// Every version holding bytes of every path (tombstones left out), oldest first (by
-    /// time, then path and version).
+    /// Every version holding bytes of every path (tombstones left out), in the order they
+    /// were written.
     pub async fn versions_in_write_order(&self, tenant_id: &str, session: &str) -> StoreResult<Vec<FileHead>> {
         let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
         self.read(move |c| {
             let id = resolve(c, &tenant_id, &session)?;
             let mut stmt = c.prepare_cached(
                 "SELECT path, version, size, blob_hash, created_at FROM file_versions
-                 WHERE session_id = ?1 AND blob_hash IS NOT NULL ORDER BY created_at, path, version",
+                 WHERE session_id = ?1 AND blob_hash IS NOT NULL ORDER BY seq",
             )?;
             let rows = stmt.query_map([&id], head_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -335,7 +335,7 @@ impl Store {
                  FROM snapshot_files sf
                  JOIN file_versions v ON v.session_id = ?2 AND v.path = sf.path AND v.version = sf.version
                  LEFT JOIN file_versions first ON first.session_id = ?2 AND first.path = sf.path AND first.version = 1
-                 WHERE sf.snapshot_id = ?1 ORDER BY first.created_at, sf.path",
+                 WHERE sf.snapshot_id = ?1 ORDER BY first.seq, sf.path",
             )?;
             let mut answer = Vec::with_capacity(snapshots.len());
             for snapshot in snapshots {
@@ -373,7 +373,7 @@ impl Store {
                 .prepare(
                     "SELECT sf.path, sf.blob_hash, sf.size FROM snapshot_files sf
                      LEFT JOIN file_versions first ON first.session_id = ?2 AND first.path = sf.path AND first.version = 1
-                     WHERE sf.snapshot_id = ?1 ORDER BY first.created_at, sf.path",
+                     WHERE sf.snapshot_id = ?1 ORDER BY first.seq, sf.path",
                 )?
                 .query_map(params![snapshot_id, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
@@ -590,8 +590,8 @@ fn insert_version(
     now: i64,
 ) -> StoreResult<()> {
     c.prepare_cached(
-        "INSERT INTO file_versions (session_id, path, version, blob_hash, size, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO file_versions (session_id, path, version, blob_hash, size, created_at, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT IFNULL(MAX(seq), 0) + 1 FROM file_versions WHERE session_id = ?1))",
     )?
     .execute(params![session_id, path, version, hash, size, now])?;
     Ok(())

@@ -351,10 +351,21 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sheets_sheets ADD COLUMN properties TEXT NOT NULL DEFAULT '{}';
     "#,
-    // 9: what the Convex `stage` functions keep besides files: when a session's render
-    // state was first made; per session, key-values, live data, messages and end users'
-    // Google authorisations; per tenant, Stage secrets (sealed) and preview feedback.
+    // 9: what the Convex `stage` functions keep: the order a session's file versions were
+    // written in (`seq`, 1, 2, … per session; versions written before are numbered by time,
+    // then path and version), when a session's render state was first made; per session,
+    // key-values, live data, messages and end users' Google authorisations; per tenant,
+    // Stage secrets (sealed) and preview feedback.
     r#"
+    ALTER TABLE file_versions ADD COLUMN seq INTEGER;
+    UPDATE file_versions SET seq = ordered.n
+    FROM (SELECT session_id, path, version,
+                 ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY created_at, path, version) AS n
+          FROM file_versions) AS ordered
+    WHERE file_versions.session_id = ordered.session_id AND file_versions.path = ordered.path
+      AND file_versions.version = ordered.version;
+    CREATE INDEX file_versions_by_seq ON file_versions (session_id, seq);
+
     ALTER TABLE sessions ADD COLUMN render_created_at INTEGER;
     UPDATE sessions SET render_created_at = rendered_at WHERE render_entry IS NOT NULL;
 
