@@ -58,17 +58,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let local_admin = store.bootstrap(&config.admin_email).await?;
     ensure_admin_key(&store, &config.data_dir, &config.admin_email).await?;
-    let interrupted = store.fail_interrupted_runs().await?;
-    if interrupted > 0 {
-        tracing::warn!(interrupted, "marked runs left unfinished by the previous process as failed");
-    }
-
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let local_mode = config.auth == config::AuthMode::Local;
     let state = app_state(store, config, local_admin)?;
     state.runs.runner().executor().templates.warm().await.context("preparing the template sandbox")?;
+    let interrupted = state.runs.runner().settle_interrupted().await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "marked runs left unfinished by the previous process as failed");
+    }
     services::communication::dispatcher::spawn(state.services.clone(), delivery_policy(&state.config.delivery));
     let app = api::router(state);
 
@@ -157,7 +156,7 @@ fn app_state(
         Arc::new(workflow::loader::Workflows::new(store.clone(), kinds.clone(), templates.clone(), workflow_limits));
     let executor = Arc::new(workflow::executor::Executor { runtime: runtime.clone(), kinds: kinds.clone(), templates });
     let max_run = std::time::Duration::from_millis(config.quotas.max_run_ms);
-    let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor, max_run));
+    let runner = Arc::new(workflow::runner::Runner::new(store.clone(), executor, max_run, Arc::new(api::RunAnswers)));
     let runs = Arc::new(workflow::runs::Runs::new(store.clone(), workflows.clone(), runner));
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
     let backends =

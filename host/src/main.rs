@@ -1,4 +1,7 @@
-//! The `stage` command.
+//! The `stage` command: `stage serve` runs the gateway; the other subcommands are the
+//! client an agent uses to talk to one (see [`cli`]).
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 
@@ -18,10 +21,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
-    Serve(Config),
+    Serve(Box<Config>),
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STAGE_LOG").unwrap_or_else(|_| "info,stage_host=info".into()),
@@ -29,9 +34,12 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command {
-        Command::Serve(config) => runtime.block_on(stage_host::serve(config)),
+    match Cli::parse().command {
+        Command::Serve(config) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(stage_host::serve(*config))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Client(command) => Ok(cli::main(command)),
     }
 }

@@ -13,6 +13,7 @@ mod auth;
 mod backends;
 mod bad_input;
 mod billing;
+mod cli;
 mod communication;
 mod convex;
 mod durability;

@@ -102,6 +102,25 @@ pub enum FailureClass {
     TemplateLimit,
 }
 
+impl FailureClass {
+    /// The class's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::InvalidInput => "invalid-input",
+            FailureClass::Transient => "transient",
+            FailureClass::RateLimited => "rate-limited",
+            FailureClass::Unauthorized => "unauthorized",
+            FailureClass::Permanent => "permanent",
+            FailureClass::CapabilityDenied => "capability-denied",
+            FailureClass::LimitExceeded => "limit-exceeded",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Crashed => "crashed",
+            FailureClass::Unavailable => "unavailable",
+            FailureClass::TemplateLimit => "template-limit",
+        }
+    }
+}
+
 impl From<ErrorClass> for FailureClass {
     fn from(class: ErrorClass) -> FailureClass {
         match class {
@@ -247,6 +266,25 @@ mod tests {
                 "as said",
             ]
         );
+    }
+
+    #[test]
+    fn class_names_are_their_serialized_names() {
+        for class in [
+            FailureClass::InvalidInput,
+            FailureClass::Transient,
+            FailureClass::RateLimited,
+            FailureClass::Unauthorized,
+            FailureClass::Permanent,
+            FailureClass::CapabilityDenied,
+            FailureClass::LimitExceeded,
+            FailureClass::Timeout,
+            FailureClass::Crashed,
+            FailureClass::Unavailable,
+            FailureClass::TemplateLimit,
+        ] {
+            assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
+        }
     }
 
     #[test]

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::db::resolve;
 use super::files::snapshot;
+use super::references::resolve;
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 use stage_cache::{Cache, CacheLimits, CacheStats};
 

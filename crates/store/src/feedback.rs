@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::db::resolve;
+use super::references::resolve;
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::db::resolve;
+use super::references::resolve;
 use super::{Store, StoreError, StoreResult, new_id, now_ms, sha256_hex};
 
 /// The newest version of a path. `hash` is `None` when that version is a tombstone.

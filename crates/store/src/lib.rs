@@ -17,6 +17,7 @@
 
 mod db;
 mod migrations;
+mod references;
 mod secrets;
 
 pub mod apps;

@@ -1,8 +1,9 @@
 //! Run records: one row per workflow run and one per step, and `Idempotency-Key`
 //! reservations (a unique key per app, workflow, caller and key).
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Store, StoreError, StoreResult, now_ms};
@@ -15,13 +16,12 @@ pub struct RunRecord {
     pub app_sid: String,
     pub app_version: i64,
     pub workflow: String,
-    /// `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     pub input: Value,
     pub auth: Value,
     /// What the caller was (or will be) answered: `{status, headers, body}`.
     pub answer: Option<Value>,
-    pub error: Option<Value>,
+    pub error: Option<RunErrorRecord>,
     pub idempotency_key: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
@@ -38,21 +38,71 @@ pub struct StepRecord {
     pub index: i64,
     pub id: Option<String>,
     pub kind: String,
-    /// `succeeded`, `failed` or `skipped`.
-    pub status: String,
+    pub status: StepStatus,
     /// The resolved input, secrets redacted.
     pub input: Option<Value>,
     pub output: Option<Value>,
-    /// `{class, message}` of the final attempt.
-    pub error: Option<Value>,
-    /// `[{attempt, startedAt, durationMs, error?}]`.
-    pub attempts: Value,
+    /// Why the step failed, after its last attempt.
+    pub error: Option<StepError>,
+    pub attempts: Vec<Attempt>,
     pub stdout: String,
     pub stderr: String,
-    pub log: Value,
+    pub log: Vec<LogEntry>,
     pub timings: StepTimings,
     pub started_at: i64,
     pub finished_at: i64,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// Its `if` was false.
+    Skipped,
+}
+
+/// Why a run failed: the code of its error answer and the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunErrorRecord {
+    pub code: String,
+    pub message: String,
+}
+
+/// Why a step (or one attempt of it) failed: its failure class and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepError {
+    pub class: String,
+    pub message: String,
+}
+
+/// One attempt of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub attempt: u32,
+    pub started_at: i64,
+    pub duration_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+}
+
+/// A line a step logged, with the attempt that logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub attempt: u32,
+    pub level: String,
+    pub message: String,
 }
 
 /// Microseconds spent instantiating, executing (guest code plus host calls), and waiting
@@ -93,9 +143,9 @@ pub enum RunStart {
 /// The end of a run.
 #[derive(Debug, Clone)]
 pub struct FinishedRun {
-    pub status: &'static str,
+    pub status: RunStatus,
     pub answer: Value,
-    pub error: Option<Value>,
+    pub error: Option<RunErrorRecord>,
     pub steps: Vec<StepRecord>,
 }
 
@@ -145,7 +195,7 @@ impl Store {
     pub async fn finish_run(&self, run: NewRun, started_at: i64, finished: FinishedRun) -> StoreResult<()> {
         // JSON is written out here, not on the (single) writer thread.
         let (input, auth, answer) = (run.input.to_string(), run.auth.to_string(), finished.answer.to_string());
-        let error = finished.error.map(|e| e.to_string());
+        let error = finished.error.as_ref().map(json_text);
         let steps: Vec<StepRow> = finished.steps.into_iter().map(StepRow::from).collect();
         self.write(move |c| {
             let now = now_ms();
@@ -234,20 +284,24 @@ impl Store {
         .await
     }
 
-    /// Settles runs left `running` by a previous process: failed, with an error answer that
-    /// says so (what their `Idempotency-Key` replays from now on); returns how many.
-    pub async fn fail_interrupted_runs(&self) -> StoreResult<usize> {
-        self.write(|c| {
+    /// Settles runs left `running` by a previous process, in one transaction: failed, with
+    /// the answer and error `settle` gives for each run id (what their `Idempotency-Key`
+    /// replays from now on); returns how many.
+    pub async fn settle_interrupted_runs(
+        &self,
+        settle: impl Fn(&str) -> (Value, RunErrorRecord) + Send + 'static,
+    ) -> StoreResult<usize> {
+        self.write(move |c| {
             let interrupted: Vec<String> = c
                 .prepare("SELECT id FROM runs WHERE status = 'running'")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            let mut settle = c.prepare(
+            let mut update = c.prepare(
                 "UPDATE runs SET status = 'failed', error = ?2, answer = ?3, finished_at = ?4 WHERE id = ?1",
             )?;
             for run_id in &interrupted {
-                let (error, answer) = interrupted_answer(run_id);
-                settle.execute(params![run_id, error.to_string(), answer.to_string(), now_ms()])?;
+                let (answer, error) = settle(run_id);
+                update.execute(params![run_id, json_text(&error), answer.to_string(), now_ms()])?;
             }
             Ok(interrupted.len())
         })
@@ -255,18 +309,51 @@ impl Store {
     }
 }
 
-/// The error and the answer (`{status, headers, body}`) of a run the server stopped during.
-fn interrupted_answer(run_id: &str) -> (Value, Value) {
-    let message = format!(
-        "the server stopped while run {run_id} was in progress; steps it had started may have taken effect \
-         (see GET /api/v1/runs/{run_id}). Retrying with the same Idempotency-Key answers this again"
-    );
-    let error = serde_json::json!({ "code": "INTERNAL", "message": message });
-    let body = serde_json::json!({
-        "success": false,
-        "error": { "code": "INTERNAL", "message": message, "details": { "runId": run_id } },
-    });
-    (error, serde_json::json!({ "status": 500, "headers": {}, "body": body }))
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }))
+    }
+}
+
+impl FromSql for RunStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<RunStatus> {
+        match value.as_str()? {
+            "running" => Ok(RunStatus::Running),
+            "succeeded" => Ok(RunStatus::Succeeded),
+            "failed" => Ok(RunStatus::Failed),
+            other => Err(FromSqlError::Other(format!("unknown run status {other:?}").into())),
+        }
+    }
+}
+
+impl ToSql for StepStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }))
+    }
+}
+
+impl FromSql for StepStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<StepStatus> {
+        match value.as_str()? {
+            "succeeded" => Ok(StepStatus::Succeeded),
+            "failed" => Ok(StepStatus::Failed),
+            "skipped" => Ok(StepStatus::Skipped),
+            other => Err(FromSqlError::Other(format!("unknown step status {other:?}").into())),
+        }
+    }
+}
+
+/// `value` as the JSON text of a column.
+fn json_text(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// A step record with its JSON columns written out.
@@ -282,14 +369,13 @@ struct StepRow {
 
 impl From<StepRecord> for StepRow {
     fn from(step: StepRecord) -> StepRow {
-        let text = |field: &Option<Value>, name: &str| field.as_ref().and_then(|e| e[name].as_str().map(str::to_owned));
         StepRow {
             input: step.input.as_ref().map(Value::to_string),
             output: step.output.as_ref().map(Value::to_string),
-            class: text(&step.error, "class"),
-            message: text(&step.error, "message"),
-            attempts: step.attempts.to_string(),
-            log: step.log.to_string(),
+            class: step.error.as_ref().map(|error| error.class.clone()),
+            message: step.error.as_ref().map(|error| error.message.clone()),
+            attempts: json_text(&step.attempts),
+            log: json_text(&step.log),
             step,
         }
     }
@@ -303,6 +389,11 @@ fn json(text: Option<String>) -> Option<Value> {
     text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
 }
 
+/// A JSON column read into its type; nothing when it is empty or not what was written.
+fn typed<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         id: r.get(0)?,
@@ -313,7 +404,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         input: json(r.get(5)?).unwrap_or(Value::Null),
         auth: json(r.get(6)?).unwrap_or(Value::Null),
         answer: json(r.get(7)?),
-        error: json(r.get(8)?),
+        error: typed(r.get(8)?),
         idempotency_key: r.get(9)?,
         created_at: r.get(10)?,
         finished_at: r.get(11)?,
@@ -338,11 +429,11 @@ fn steps_of(c: &Connection, run_id: &str) -> StoreResult<Vec<StepRecord>> {
             status: r.get(3)?,
             input: json(r.get(4)?),
             output: json(r.get(5)?),
-            error: class.map(|class| serde_json::json!({ "class": class, "message": message })),
-            attempts: json(r.get(8)?).unwrap_or(Value::Null),
+            error: class.map(|class| StepError { class, message: message.unwrap_or_default() }),
+            attempts: typed(r.get(8)?).unwrap_or_default(),
             stdout: r.get(9)?,
             stderr: r.get(10)?,
-            log: json(r.get(11)?).unwrap_or(Value::Null),
+            log: typed(r.get(11)?).unwrap_or_default(),
             timings: StepTimings { instantiate_us: r.get(12)?, execute_us: r.get(13)?, host_us: r.get(14)? },
             started_at: r.get(15)?,
             finished_at: r.get(16)?,

@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::db::{resolve, resolve_optional};
+use super::references::{resolve, resolve_optional};
 use super::{Store, StoreResult, new_id, now_ms};
 
 /// One message of a session.

@@ -3,8 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::db::{resolve, resolve_optional};
 use super::files::{self, FileHead};
+use super::references::{resolve, resolve_optional};
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 
 #[derive(Debug, Clone, Serialize)]

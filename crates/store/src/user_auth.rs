@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::db::{resolve, resolve_optional};
+use super::references::{resolve, resolve_optional};
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 
 /// What signing in records about an end user.

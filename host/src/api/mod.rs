@@ -12,6 +12,8 @@ mod backends;
 mod convex;
 mod plugins;
 mod runs;
+
+pub use runs::RunAnswers;
 mod services;
 mod sessions;
 

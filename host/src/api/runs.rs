@@ -16,10 +16,14 @@ use crate::envelope::app_headers;
 use crate::envelope::extract::{JsonBody, PathParams, Query};
 use crate::envelope::{ApiError, ApiResult, ErrorCode, ok};
 use crate::workflow::caller::Caller;
-use crate::workflow::executor::{Answer, bounded_wait};
+use crate::workflow::executor::bounded_wait;
 use crate::workflow::loader::LoadError;
+use crate::workflow::outcome::{Answer, AnswerFormat, FailureReason, RunFailure, RunResult};
+use crate::workflow::plan::RunError;
 use crate::workflow::runner::RunAnswer;
-use crate::workflow::runs::{RunError, RunOrder};
+use crate::workflow::runs::RunOrder;
+use crate::workflow::template::TemplateErrorKind;
+use stage_store::runs::RunErrorRecord;
 use stage_store::runs::RunRecord;
 
 pub(super) fn router() -> Router<AppState> {
@@ -69,6 +73,57 @@ async fn run(
             let body = json!({ "success": true, "data": { "runId": run_id, "status": "running" } });
             Ok((StatusCode::ACCEPTED, [("x-stage-run-id", run_id)], Json(body)).into_response())
         }
+    }
+}
+
+/// How run results read over HTTP: a `response` step's answer as it is, the outputs of a run
+/// without one in the success envelope, a failure in the error envelope with the code its
+/// reason has and the step it names in `details`.
+pub struct RunAnswers;
+
+impl RunAnswers {
+    fn code(reason: &FailureReason) -> ErrorCode {
+        match reason {
+            FailureReason::WorkflowNotFound => ErrorCode::NotFound,
+            FailureReason::Template(TemplateErrorKind::Invalid) => ErrorCode::ValidationFailed,
+            FailureReason::Template(TemplateErrorKind::Limit) => ErrorCode::TemplateLimit,
+            FailureReason::Step(failure) => failure.into(),
+            FailureReason::Deadline => ErrorCode::StepTimeout,
+            FailureReason::NoSlot { .. } => ErrorCode::RateLimited,
+            FailureReason::Crashed | FailureReason::Interrupted => ErrorCode::Internal,
+        }
+    }
+}
+
+impl AnswerFormat for RunAnswers {
+    fn answer(&self, run_id: &str, result: &RunResult) -> Answer {
+        let failure = match result {
+            RunResult::Responded(answer) => return answer.clone(),
+            RunResult::Completed(outputs) => {
+                let body = json!({ "success": true, "data": { "runId": run_id, "outputs": outputs } });
+                return Answer { status: 200, headers: Map::new(), body };
+            }
+            RunResult::Failed(failure) => failure,
+        };
+        let code = RunAnswers::code(&failure.reason);
+        let details = match (&failure.reason, &failure.step) {
+            (FailureReason::Crashed | FailureReason::Interrupted, _) => json!({ "runId": run_id }),
+            (_, Some(step)) => json!(step),
+            (_, None) => Value::Null,
+        };
+        let mut headers = Map::new();
+        if let FailureReason::NoSlot { retry_after } = &failure.reason {
+            headers.insert("retry-after".into(), json!(retry_after.as_secs_f64().ceil().max(1.0).to_string()));
+        }
+        let body = json!({
+            "success": false,
+            "error": { "code": code.as_str(), "message": failure.message, "details": details },
+        });
+        Answer { status: code.status().as_u16(), headers, body }
+    }
+
+    fn error(&self, failure: &RunFailure) -> RunErrorRecord {
+        RunErrorRecord { code: RunAnswers::code(&failure.reason).as_str().to_owned(), message: failure.message.clone() }
     }
 }
 

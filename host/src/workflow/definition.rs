@@ -22,6 +22,9 @@ use super::template::{Checks, CompiledTemplate, CompiledValue, Mode, ROOTS, Temp
 use super::{StepCatalog, StepSpec};
 pub use stage_runtime::retry::{Jitter, RetryPolicy};
 
+/// The step kind whose output is the run's HTTP answer.
+pub const RESPONSE_KIND: &str = "response";
+
 /// Where a session keeps its workflow file.
 pub const FILE_PATH: &str = "/app/shift.workflows.json";
 /// The only `version` this server reads.
@@ -384,7 +387,7 @@ impl Parser<'_> {
         if let Some(spec) = self.catalog.spec(&kind) {
             self.check_input(spec, &input, &kind_at);
         }
-        if kind == super::executor::RESPONSE_KIND {
+        if kind == RESPONSE_KIND {
             self.problems.extend(super::response::literal_problems(&input, &kind_at));
         }
         let compiled_input = match self.templates.compile_value(&input, &path::kind(&relative, &kind)) {

@@ -1,56 +1,25 @@
 //! Runs one workflow: steps in order, each through the wasm runtime, with `if`, retries,
-//! per-step timeouts and `continueOnError`; produces the caller's answer and the records.
-//!
-//! The answer of a run is either the output of its `response` step (raw status, headers
-//! and body), the envelope `{runId, outputs}` when there is none, or an error envelope
-//! naming the failed step.
+//! per-step timeouts, `continueOnError` and the run's deadline; produces how the run ended
+//! ([`RunResult`]: the `response` step's answer, every step's output, or why it failed and
+//! at which step) and the steps' records. What a caller is answered for it is not decided
+//! here (see [`super::outcome`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::time::timeout_at;
 
 use super::catalog::{ResolvedStep, StepKinds};
-use super::definition::{StepDef, WorkflowFile};
+use super::definition::{RESPONSE_KIND, StepDef, WorkflowFile};
+use super::outcome::{Answer, FailureReason, RunOutcome, RunResult, StepRef};
 use super::plan::RunPlan;
 use super::template::{EvaluationScope, TemplateContext, TemplateEngine, TemplateError, TemplateErrorKind};
-use crate::envelope::ErrorCode;
 use stage_runtime::{
     ErrorClass, Failure, FailureClass, FailureRecord, Identity, Invocation, Runtime, StepCall, StepContext, Subject,
 };
-use stage_store::runs::{StepRecord, StepTimings};
+use stage_store::runs::{Attempt, LogEntry, StepError, StepRecord, StepStatus, StepTimings};
 use stage_store::{new_id, now_ms, sha256_hex};
-
-/// The step kind whose output is the run's HTTP answer.
-pub const RESPONSE_KIND: &str = "response";
-
-/// What the caller receives.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Map<String, Value>,
-    pub body: Value,
-}
-
-impl Answer {
-    fn envelope_error(code: ErrorCode, message: String, details: Value) -> Answer {
-        let body =
-            json!({ "success": false, "error": { "code": code.as_str(), "message": message, "details": details } });
-        Answer { status: code.status().as_u16(), headers: Map::new(), body }
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    pub succeeded: bool,
-    pub answer: Answer,
-    /// `{code, message, step}` when the run failed.
-    pub error: Option<Value>,
-    pub steps: Vec<StepRecord>,
-}
 
 /// Executes runs. One per server.
 pub struct Executor {
@@ -63,11 +32,7 @@ impl Executor {
     pub async fn execute(&self, file: &WorkflowFile, plan: &RunPlan) -> RunOutcome {
         let Some(workflow) = file.workflow(&plan.request.workflow) else {
             let message = format!("workflow {} not found in app {}", plan.request.workflow, plan.request.app_sid);
-            return failed(
-                Answer::envelope_error(ErrorCode::NotFound, message.clone(), Value::Null),
-                message,
-                Vec::new(),
-            );
+            return RunOutcome::failed(FailureReason::WorkflowNotFound, message, None, Vec::new());
         };
         let app =
             json!({ "sid": plan.request.app_sid, "name": plan.request.app_name, "version": plan.request.app_version });
@@ -113,7 +78,7 @@ impl Executor {
             match attempt.result {
                 Ok(output) => {
                     if step.kind == RESPONSE_KIND {
-                        response = Some(response_answer(&output));
+                        response = Some(Answer::from_response_step(&output));
                     }
                     if let Some(id) = &step.id {
                         context.insert_step_output(id, &output);
@@ -136,21 +101,11 @@ impl Executor {
                 }
             }
         }
-        let answer = response.unwrap_or_else(|| Answer {
-            status: 200,
-            headers: Map::new(),
-            body: json!({ "success": true, "data": { "runId": plan.run_id, "outputs": outputs } }),
-        });
-        RunOutcome { succeeded: true, answer, error: None, steps: records }
-    }
-
-    /// The outcome of a run that could not start (no step ran).
-    pub fn never_started(code: ErrorCode, message: String) -> RunOutcome {
-        let mut answer = Answer::envelope_error(code, message.clone(), Value::Null);
-        if code == ErrorCode::RateLimited {
-            answer.headers.insert("retry-after".into(), json!("1"));
-        }
-        failed(answer, message, Vec::new())
+        let result = match response {
+            Some(answer) => RunResult::Responded(answer),
+            None => RunResult::Completed(outputs),
+        };
+        RunOutcome { result, steps: records }
     }
 
     /// Whose templates a step's are, and how long they may take: the step's own time limit.
@@ -281,11 +236,11 @@ fn run_step_key(run_id: &str, index: usize) -> String {
 /// The attempts of one step so far.
 struct Attempts {
     result: Result<Value, Failure>,
-    list: Vec<Value>,
+    list: Vec<Attempt>,
     timings: StepTimings,
     stdout: String,
     stderr: String,
-    log: Vec<Value>,
+    log: Vec<LogEntry>,
 }
 
 impl Default for Attempts {
@@ -310,47 +265,44 @@ impl Attempts {
         self.timings.host_us += invocation.outbound.waiting.as_micros() as i64;
         self.stdout.push_str(&invocation.stdout);
         self.stderr.push_str(&invocation.stderr);
-        self.log.extend(
-            invocation
-                .log
-                .iter()
-                .map(|line| json!({ "attempt": attempt, "level": line.level, "message": line.message })),
-        );
+        self.log.extend(invocation.log.iter().map(|line| LogEntry {
+            attempt,
+            level: line.level.to_owned(),
+            message: line.message.clone(),
+        }));
         let duration_ms = (invocation.instantiate + invocation.execute).as_secs_f64() * 1000.0;
         let outcome = invocation.outcome.and_then(|text| {
             serde_json::from_str::<Value>(&text)
                 .map_err(|e| Failure::new(ErrorClass::Permanent, format!("the step's output is not JSON: {e}")))
         });
+        let error = outcome.as_ref().err().map(step_error);
+        self.list.push(Attempt { attempt, started_at: started, duration_ms, error });
         match outcome {
             Ok(output) => {
-                self.list.push(json!({ "attempt": attempt, "startedAt": started, "durationMs": duration_ms }));
                 self.result = Ok(output);
                 None
             }
-            Err(failure) => {
-                self.list.push(json!({ "attempt": attempt, "startedAt": started, "durationMs": duration_ms, "error": failure.record() }));
-                Some(failure)
-            }
+            Err(failure) => Some(failure),
         }
     }
 
     fn record(&self, step: &StepDef, input: &Value, started_at: i64) -> StepRecord {
         let (status, error) = match &self.result {
-            Ok(_) => ("succeeded", None),
-            Err(failure) => ("failed", Some(json!(failure.record()))),
+            Ok(_) => (StepStatus::Succeeded, None),
+            Err(failure) => (StepStatus::Failed, Some(step_error(failure))),
         };
         StepRecord {
             index: step.index as i64,
             id: step.id.clone(),
             kind: step.kind.clone(),
-            status: status.into(),
+            status,
             input: Some(redact(input)),
             output: None,
             error,
-            attempts: Value::Array(self.list.clone()),
+            attempts: self.list.clone(),
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
-            log: Value::Array(self.log.clone()),
+            log: self.log.clone(),
             timings: self.timings,
             started_at,
             finished_at: now_ms(),
@@ -363,43 +315,48 @@ fn skipped(step: &StepDef, at: i64) -> StepRecord {
         index: step.index as i64,
         id: step.id.clone(),
         kind: step.kind.clone(),
-        status: "skipped".into(),
+        status: StepStatus::Skipped,
         input: None,
         output: None,
         error: None,
-        attempts: json!([]),
+        attempts: Vec::new(),
         stdout: String::new(),
         stderr: String::new(),
-        log: json!([]),
+        log: Vec::new(),
         timings: StepTimings::default(),
         started_at: at,
         finished_at: at,
     }
 }
 
-fn failed(answer: Answer, message: String, steps: Vec<StepRecord>) -> RunOutcome {
-    let code = answer.body["error"]["code"].clone();
-    RunOutcome { succeeded: false, error: Some(json!({ "code": code, "message": message })), answer, steps }
+/// A failure as a step record keeps it.
+fn step_error(failure: &Failure) -> StepError {
+    recorded(failure.record())
 }
 
-fn step_details(step: &StepDef) -> Value {
-    json!({ "stepIndex": step.index, "stepId": step.id, "kind": step.kind })
+fn recorded(record: FailureRecord) -> StepError {
+    StepError { class: record.class.as_str().to_owned(), message: record.message }
+}
+
+/// `step` recorded as failed with `record`, after its templates or the deadline stopped it.
+fn stopped(step: &StepDef, started_at: i64, record: FailureRecord) -> StepRecord {
+    StepRecord {
+        status: StepStatus::Failed,
+        error: Some(recorded(record)),
+        finished_at: now_ms(),
+        ..skipped(step, started_at)
+    }
 }
 
 /// A step whose `if` or input templates failed: recorded as failed, and the run with it.
 fn template_failure(step: &StepDef, error: &TemplateError, started_at: i64, mut steps: Vec<StepRecord>) -> RunOutcome {
-    let (code, class) = match error.kind {
-        TemplateErrorKind::Invalid => (ErrorCode::ValidationFailed, FailureClass::InvalidInput),
-        TemplateErrorKind::Limit => (ErrorCode::TemplateLimit, FailureClass::TemplateLimit),
+    let class = match error.kind {
+        TemplateErrorKind::Invalid => FailureClass::InvalidInput,
+        TemplateErrorKind::Limit => FailureClass::TemplateLimit,
     };
     let message = format!("step {} ({}, {}): {error}", step.index, step.label(), step.kind);
-    let mut record = skipped(step, started_at);
-    record.status = "failed".into();
-    record.error = Some(json!(FailureRecord { class, message: error.to_string() }));
-    record.finished_at = now_ms();
-    steps.push(record);
-    let answer = Answer::envelope_error(code, message.clone(), step_details(step));
-    failed(answer, message, steps)
+    steps.push(stopped(step, started_at, FailureRecord { class, message: error.to_string() }));
+    RunOutcome::failed(FailureReason::Template(error.kind), message, Some(StepRef::of(step)), steps)
 }
 
 /// The run's deadline passed during `step`: the step is recorded as timed out, and the run
@@ -412,28 +369,14 @@ fn deadline_failure(step: &StepDef, plan: &RunPlan, started_at: i64, mut steps: 
         step.kind,
         now_ms() - plan.started_at
     );
-    let mut record = skipped(step, started_at);
-    record.status = "failed".into();
-    record.error = Some(json!(FailureRecord { class: FailureClass::Timeout, message: message.clone() }));
-    record.finished_at = now_ms();
-    steps.push(record);
-    failed(Answer::envelope_error(ErrorCode::StepTimeout, message.clone(), step_details(step)), message, steps)
+    steps.push(stopped(step, started_at, FailureRecord { class: FailureClass::Timeout, message: message.clone() }));
+    RunOutcome::failed(FailureReason::Deadline, message, Some(StepRef::of(step)), steps)
 }
 
 fn step_failure(step: &StepDef, failure: &Failure, steps: Vec<StepRecord>) -> RunOutcome {
     let message = format!("step {} ({}, {}) failed: {failure}", step.index, step.label(), step.kind);
-    let mut details = step_details(step);
-    details["error"] = json!(failure.record());
-    failed(Answer::envelope_error(failure.into(), message.clone(), details), message, steps)
-}
-
-/// The `response` step's output as the run's answer.
-fn response_answer(output: &Value) -> Answer {
-    Answer {
-        status: output["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
-        headers: output["headers"].as_object().cloned().unwrap_or_default(),
-        body: output["body"].clone(),
-    }
+    let at = StepRef { error: Some(failure.record()), ..StepRef::of(step) };
+    RunOutcome::failed(FailureReason::Step(failure.clone()), message, Some(at), steps)
 }
 
 /// Field names whose values are hidden in run records.

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod definition;
 pub mod executor;
 pub mod loader;
+pub mod outcome;
 mod path;
 pub mod plan;
 pub mod registry;

@@ -1,9 +1,13 @@
-//! What a run is: the request the API layer resolved ([`RunRequest`]) and the plan the
-//! runner makes of it ([`RunPlan`]), which the executor follows.
+//! What a run is: the request the API layer resolved ([`RunRequest`]), the plan the runner
+//! makes of it ([`RunPlan`]), which the executor follows, and why a run is refused
+//! ([`RunError`]).
 
 use serde_json::{Value, json};
+use stage_runtime::Busy;
+use stage_store::StoreError;
 
 use super::caller::Caller;
+use super::loader::LoadError;
 
 /// A request to run a workflow, authorised and resolved by the caller.
 #[derive(Debug, Clone)]
@@ -54,4 +58,30 @@ impl RunPlan {
     pub fn caller_key(&self) -> Option<String> {
         self.request.idempotency_key.as_ref().map(CallerKey::step_material)
     }
+}
+
+/// Why a run was not started (or its key not replayed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("app {0} not found")]
+    AppNotFound(String),
+    #[error("app {sid} (version {version}) has no workflows")]
+    NoWorkflows { sid: String, version: i64 },
+    #[error("workflow {name} not found in app {sid}; it has: {}", known.join(", "))]
+    WorkflowNotFound { name: String, sid: String, known: Vec<String> },
+    #[error("workflow {0} requires an API key or an end-user token (Authorization: Bearer …)")]
+    Unauthorized(String),
+    #[error("input must be a JSON object")]
+    InputNotObject,
+    /// The `Idempotency-Key` was used for a different request.
+    #[error("Idempotency-Key was already used for a different request (run {run_id})")]
+    KeyReused { run_id: String },
+    /// The tenant's slots and queue are full.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The version's workflow file could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

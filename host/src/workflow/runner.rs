@@ -9,16 +9,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::definition::WorkflowFile;
-use super::executor::{Answer, Executor, RunOutcome};
-use super::plan::{RunPlan, RunRequest};
-use super::runs::RunError;
-use crate::envelope::ErrorCode;
-use stage_store::runs::{FinishedRun, NewRun, RunStart};
-use stage_store::{Store, new_id, now_ms, sha256_hex};
+use super::executor::Executor;
+use super::outcome::{Answer, AnswerFormat, FailureReason, RunFailure, RunOutcome, RunResult};
+use super::plan::{RunError, RunPlan, RunRequest};
+
+use stage_store::runs::{FinishedRun, NewRun, RunStart, RunStatus};
+use stage_store::{Store, StoreResult, new_id, now_ms, sha256_hex};
 
 /// What the caller gets now.
 #[derive(Debug, Clone)]
@@ -36,11 +36,31 @@ pub struct Runner {
     in_progress: Arc<Mutex<HashMap<String, watch::Receiver<Option<Answer>>>>>,
     /// How long a run may take from its request to its end.
     max_run: Duration,
+    /// What callers are answered for each result.
+    format: Arc<dyn AnswerFormat>,
 }
 
 impl Runner {
-    pub fn new(store: Store, executor: Arc<Executor>, max_run: Duration) -> Runner {
-        Runner { store, executor, in_progress: Arc::default(), max_run }
+    pub fn new(store: Store, executor: Arc<Executor>, max_run: Duration, format: Arc<dyn AnswerFormat>) -> Runner {
+        Runner { store, executor, in_progress: Arc::default(), max_run, format }
+    }
+
+    /// Settles the runs a previous process left running: failed, with the answer their
+    /// `Idempotency-Key` replays from now on; returns how many.
+    pub async fn settle_interrupted(&self) -> StoreResult<usize> {
+        let format = self.format.clone();
+        self.store
+            .settle_interrupted_runs(move |run_id| {
+                let message = format!(
+                    "the server stopped while run {run_id} was in progress; steps it had started may have taken \
+                     effect (see GET /api/v1/runs/{run_id}). Retrying with the same Idempotency-Key answers this again"
+                );
+                let failure = RunFailure { reason: FailureReason::Interrupted, message, step: None };
+                let error = format.error(&failure);
+                let answer = format.answer(run_id, &RunResult::Failed(failure));
+                (serde_json::to_value(answer).unwrap_or(Value::Null), error)
+            })
+            .await
     }
 
     /// The executor runs go through (also for single steps outside a workflow).
@@ -95,6 +115,7 @@ impl Runner {
         let (done, watcher) = watch::channel(None);
         self.in_progress.lock().expect("runner poisoned").insert(run_id.clone(), watcher.clone());
         let (store, executor, in_progress) = (self.store.clone(), self.executor.clone(), self.in_progress.clone());
+        let format = self.format.clone();
         let final_record = record.clone();
         // The run goes on in its own task, so that a caller who stops waiting (or hangs up)
         // does not stop it.
@@ -113,18 +134,28 @@ impl Runner {
                     };
                     execution.await.unwrap_or_else(|crash| crashed(&plan.run_id, &crash))
                 }
-                Err(busy) => Executor::never_started(ErrorCode::RateLimited, busy.to_string()),
+                Err(busy) => RunOutcome::failed(
+                    FailureReason::NoSlot { retry_after: busy.retry_after },
+                    busy.to_string(),
+                    None,
+                    Vec::new(),
+                ),
+            };
+            let answer = format.answer(&plan.run_id, &outcome.result);
+            let error = match &outcome.result {
+                RunResult::Failed(failure) => Some(format.error(failure)),
+                _ => None,
             };
             let finished = FinishedRun {
-                status: if outcome.succeeded { "succeeded" } else { "failed" },
-                answer: serde_json::to_value(&outcome.answer).unwrap_or(Value::Null),
-                error: outcome.error,
+                status: if outcome.result.succeeded() { RunStatus::Succeeded } else { RunStatus::Failed },
+                answer: serde_json::to_value(&answer).unwrap_or(Value::Null),
+                error,
                 steps: outcome.steps,
             };
             if let Err(e) = store.finish_run(final_record, plan.started_at, finished).await {
                 tracing::error!(run = %plan.run_id, error = %e, "could not record the end of a run");
             }
-            let _ = done.send(Some(outcome.answer));
+            let _ = done.send(Some(answer));
             in_progress.lock().expect("runner poisoned").remove(&plan.run_id);
         });
         match wait_on(watcher.clone(), &run_id, wait, false).await {
@@ -146,21 +177,14 @@ impl Runner {
     }
 }
 
-/// How a run whose execution panicked ended: failed, with an error answer that says so.
+/// How a run whose execution panicked ended: failed, saying so.
 fn crashed(run_id: &str, crash: &tokio::task::JoinError) -> RunOutcome {
     tracing::error!(run = %run_id, error = %crash, "a run crashed");
-    let code = ErrorCode::Internal;
     let message = format!(
         "run {run_id} stopped on an internal error (the server logged it); steps it had started may have taken \
          effect (see GET /api/v1/runs/{run_id})"
     );
-    let body = json!({ "success": false, "error": { "code": code.as_str(), "message": message, "details": { "runId": run_id } } });
-    RunOutcome {
-        succeeded: false,
-        answer: Answer { status: code.status().as_u16(), headers: Map::new(), body },
-        error: Some(json!({ "code": code.as_str(), "message": message })),
-        steps: Vec::new(),
-    }
+    RunOutcome::failed(FailureReason::Crashed, message, None, Vec::new())
 }
 
 /// Waits up to `wait` for the answer a run's watcher will carry.

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use stage_runtime::Busy;
+use stage_store::Store;
 use stage_store::apps::App;
-use stage_store::{Store, StoreError};
 
 use super::caller::Caller;
 use super::definition::AuthPolicy;
-use super::loader::{LoadError, Workflows};
-use super::plan::{CallerKey, RunRequest};
+use super::loader::Workflows;
+use super::plan::{CallerKey, RunError, RunRequest};
+
 use super::runner::{RunAnswer, Runner};
 
 /// A run someone asks for.
@@ -30,32 +30,6 @@ pub struct RunOrder {
     pub wait: Duration,
     /// The run executes inside a slot its caller already holds (a backend's `compute`).
     pub within_slot: bool,
-}
-
-/// Why a run was not started (or its key not replayed).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("app {0} not found")]
-    AppNotFound(String),
-    #[error("app {sid} (version {version}) has no workflows")]
-    NoWorkflows { sid: String, version: i64 },
-    #[error("workflow {name} not found in app {sid}; it has: {}", known.join(", "))]
-    WorkflowNotFound { name: String, sid: String, known: Vec<String> },
-    #[error("workflow {0} requires an API key or an end-user token (Authorization: Bearer …)")]
-    Unauthorized(String),
-    #[error("input must be a JSON object")]
-    InputNotObject,
-    /// The `Idempotency-Key` was used for a different request.
-    #[error("Idempotency-Key was already used for a different request (run {run_id})")]
-    KeyReused { run_id: String },
-    /// The tenant's slots and queue are full.
-    #[error(transparent)]
-    Busy(#[from] Busy),
-    /// The version's workflow file could not be loaded.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Starts runs for callers.

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use super::super::AppState;
 use crate::workflow::caller::Caller;
 use crate::workflow::loader::LoadError;
+use crate::workflow::plan::RunError;
 use crate::workflow::runner::RunAnswer;
-use crate::workflow::runs::{RunError, RunOrder};
+use crate::workflow::runs::RunOrder;
 use stage_runtime::{BoxFuture, ComputeHost, ErrorClass, Failure};
 
 /// Runs for one backend request.

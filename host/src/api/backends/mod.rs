@@ -37,7 +37,7 @@ use super::auth::backend_caller;
 use crate::envelope::app_headers::{self, HOP_BY_HOP};
 use crate::envelope::{ApiError, ErrorCode};
 use crate::workflow::backends::{BackendError, WASM_PATH, manifest};
-use crate::workflow::runs::RunError;
+use crate::workflow::plan::RunError;
 use stage_runtime::{BackendCall, Failure, RequestBody};
 
 /// Prefix of the headers only the host may set.

@@ -24,8 +24,8 @@ use ironcalc_base::Model;
 use ironcalc_base::cell::CellValue;
 use ironcalc_base::types::CellType;
 
+use super::cell::{Cell, Computed, Effective, Entered, SheetError};
 use super::format::{NumberFormat, NumberFormatType};
-use super::values::{Cell, Computed, Effective, Entered, SheetError};
 
 const LOCALE: &str = "en";
 const LANGUAGE: &str = "en";

@@ -24,6 +24,7 @@
 pub mod a1;
 pub mod batch;
 pub mod book;
+pub mod cell;
 pub mod engine;
 pub mod format;
 pub mod grid;
@@ -35,14 +36,14 @@ pub mod values;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Request};
+use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
-use super::ServiceState;
+use super::{ServiceCaller, ServiceState};
 use mask::Mask;
 use stage_store::{Store, StoreError};
 
@@ -51,7 +52,7 @@ pub(super) fn router() -> Router<ServiceState> {
         .route("/sheets/v4/spreadsheets", post(spreadsheet::create).fallback(method_not_allowed))
         .route(
             "/sheets/v4/spreadsheets/{id}",
-            get(spreadsheet::get).post(spreadsheet::verb).fallback(method_not_allowed),
+            get(spreadsheet::get).post(spreadsheet_verb).fallback(method_not_allowed),
         )
         .route(
             "/sheets/v4/spreadsheets/{id}/{verb}",
@@ -293,4 +294,20 @@ where
     F: FnOnce(&mut book::Book<'_>) -> book::BookResult<Value> + Send + 'static,
 {
     book::update(store, tenant_id, id, work).await.map(Json)
+}
+
+/// `POST /v4/spreadsheets/{id}:verb`: `batchUpdate` and `getByDataFilter`.
+async fn spreadsheet_verb(
+    State(store): State<Store>,
+    caller: ServiceCaller,
+    headers: HeaderMap,
+    Path(id_and_verb): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    body: Bytes,
+) -> GoogleResult {
+    match id_and_verb.rsplit_once(':') {
+        Some((id, "batchUpdate")) => batch::batch_update(&store, &caller, &headers, id, &body).await,
+        Some((id, "getByDataFilter")) => spreadsheet::get_by_data_filter(&store, &caller, &headers, id, &body).await,
+        _ => Err(GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: POST {}", uri.path()))),
+    }
 }

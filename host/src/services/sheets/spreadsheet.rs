@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -379,22 +379,6 @@ pub async fn get(
     .await
 }
 
-/// `POST /v4/spreadsheets/{id}:verb`: `batchUpdate` and `getByDataFilter`.
-pub async fn verb(
-    State(store): State<Store>,
-    caller: ServiceCaller,
-    headers: HeaderMap,
-    Path(id_and_verb): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    body: Bytes,
-) -> GoogleResult {
-    match id_and_verb.rsplit_once(':') {
-        Some((id, "batchUpdate")) => super::batch::batch_update(&store, &caller, &headers, id, &body).await,
-        Some((id, "getByDataFilter")) => get_by_data_filter(&store, &caller, &headers, id, &body).await,
-        _ => Err(GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: POST {}", uri.path()))),
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GetByDataFilterBody {
@@ -404,7 +388,8 @@ struct GetByDataFilterBody {
     include_grid_data: bool,
 }
 
-async fn get_by_data_filter(
+/// `spreadsheets.getByDataFilter`.
+pub async fn get_by_data_filter(
     store: &Store,
     caller: &ServiceCaller,
     headers: &HeaderMap,
