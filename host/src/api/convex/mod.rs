@@ -17,9 +17,10 @@
 //!   function, a query called as a mutation, an unexpected failure — without `errorData`,
 //!   which the client raises as a plain `Error`.
 //!
-//! A request the protocol itself refuses (not JSON, no path, an unknown format, a malformed
-//! encoded value) answers 400 `{"code":"BadFormat","message"}`, and bad credentials 401
-//! `{"code":"Unauthenticated",…}`.
+//! A request the protocol itself refuses answers 4xx `{"code","message"}` as Convex does: 400
+//! `BadFormat` (not JSON, no path, an unknown format, a malformed encoded value), 400
+//! `BadConvexFunctionIdentifier` (a path that names no function at all, such as `stage:`),
+//! 401 `Unauthenticated` (bad credentials).
 
 mod apps;
 mod args;
@@ -239,6 +240,9 @@ async fn call(state: AppState, endpoint: Kind, request: Request) -> Response {
         Ok(parsed) => parsed,
         Err(message) => return protocol_error(StatusCode::BAD_REQUEST, "BadFormat", &message),
     };
+    if let Err(message) = check_path(&path) {
+        return protocol_error(StatusCode::BAD_REQUEST, "BadConvexFunctionIdentifier", &message);
+    }
     let ctx = Ctx { state: &state, tenant: &principal.tenant_id, format };
     let (outcome, sensitive) = match resolve_function(&path, endpoint) {
         Ok(function) => (run(&ctx, function, args).await, function.sensitive),
@@ -330,6 +334,24 @@ fn parse_request(bytes: &[u8]) -> Result<(String, Map<String, Value>, Format), S
     Ok((path, args, format))
 }
 
+/// Checks that `path` is shaped like a function path, `module[:function]` (without a
+/// function, the module's default export): a relative module path and a function name that
+/// is an identifier, as Convex parses them.
+fn check_path(path: &str) -> Result<(), String> {
+    let (module, function) = path.rsplit_once(':').unwrap_or((path, "default"));
+    let identifier = function.len() <= 64
+        && function.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && function.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return Err(format!("{path} is not a valid path to a Convex function. Invalid function name: {function:?}"));
+    }
+    let component = |c: &str| !c.is_empty() && c != "." && c != ".." && !c.contains(':');
+    if !module.split('/').all(component) {
+        return Err(format!("{path} is not a valid path to a Convex function. Invalid module path: {module:?}"));
+    }
+    Ok(())
+}
+
 /// Finds `module:function` (module `stage`, or `stage.js`) callable from `endpoint`, or
 /// says why not as Convex does. Actions may call anything; queries and mutations only
 /// their own kind.
@@ -362,6 +384,18 @@ mod tests {
         assert!(resolve_function("stage:writeFile", Kind::Query).unwrap_err().contains("defined as Mutation"));
         assert!(resolve_function("other:writeFile", Kind::Query).unwrap_err().contains("Could not find"));
         assert!(resolve_function("stage:nope", Kind::Query).unwrap_err().contains("Could not find"));
+    }
+
+    #[test]
+    fn paths_must_name_a_function() {
+        for good in ["stage:writeFile", "stage.js:readFile", "stage", "dir/stage:x_1", "stage:nope"] {
+            assert!(check_path(good).is_ok(), "{good}");
+        }
+        for bad in
+            ["", "stage:", ":writeFile", "/stage:writeFile", "a//b:f", "../stage:f", "stage:1f", "stage:a-b", "a:b:c"]
+        {
+            assert!(check_path(bad).unwrap_err().contains("is not a valid path to a Convex function"), "{bad}");
+        }
     }
 
     #[test]

@@ -94,12 +94,11 @@ impl ConvexValue {
         }
     }
 
-    /// The number this value holds, for an argument validated as `v.number()` (an int64 is
-    /// accepted too).
+    /// The number this value holds, for an argument validated as `v.number()`: a float64
+    /// only (Convex refuses an int64 there, which `v.int64()` takes).
     pub(super) fn as_number(&self) -> Option<f64> {
         match self {
             ConvexValue::Float64(f) => Some(*f),
-            ConvexValue::Int64(n) => Some(*n as f64),
             _ => None,
         }
     }
