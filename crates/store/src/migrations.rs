@@ -461,3 +461,39 @@ pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Versions written before migration 9 are numbered, per session, in the order they
+    /// were written (by time, then path and version).
+    #[test]
+    fn migration_9_numbers_earlier_versions_in_write_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tenants VALUES ('t', 't', 0);
+             INSERT INTO sessions (id, tenant_id, created_at, last_accessed_at) VALUES ('s1', 't', 0, 0), ('s2', 't', 0, 0);
+             INSERT INTO file_versions (session_id, path, version, blob_hash, size, created_at) VALUES
+               ('s1', '/z', 1, NULL, 0, 10), ('s1', '/a', 1, NULL, 0, 10), ('s1', '/z', 2, NULL, 0, 5),
+               ('s2', '/q', 1, NULL, 0, 1);",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let mut stmt =
+            conn.prepare("SELECT session_id, path, version, seq FROM file_versions ORDER BY session_id, seq").unwrap();
+        let rows: Vec<(String, String, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = [("s1", "/z", 2, 1), ("s1", "/a", 1, 2), ("s1", "/z", 1, 3), ("s2", "/q", 1, 1)];
+        let rows: Vec<(&str, &str, i64, i64)> =
+            rows.iter().map(|(s, p, v, n)| (s.as_str(), p.as_str(), *v, *n)).collect();
+        assert_eq!(rows, expected);
+    }
+}
