@@ -189,7 +189,10 @@ async fn every_readme_snippet_works_pasted_into_bash_and_zsh() {
         if snippets.run.is_empty() {
             continue;
         }
-        let mut env = vec![("TMPDIR", temp.path().display().to_string())];
+        // `stage` on PATH is the binary under test, as after `cargo install --path host`.
+        let binary_dir = Path::new(env!("CARGO_BIN_EXE_stage")).parent().unwrap();
+        let path = format!("{}:{}", binary_dir.display(), std::env::var("PATH").unwrap_or_default());
+        let mut env = vec![("TMPDIR", temp.path().display().to_string()), ("PATH", path)];
         let name = readme.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
         if let Some(wasm) =
             name.map(|n| format!("{}/examples/{n}.wasm", env!("OUT_DIR"))).filter(|w| Path::new(w).is_file())
