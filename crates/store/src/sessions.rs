@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::files::{self, FileHead};
-use super::references::resolve;
+use super::references::{resolve, resolve_optional};
 use super::{Store, StoreError, StoreResult, new_id, now_ms};
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +31,23 @@ pub struct RenderState {
 pub struct GoogleScopes {
     pub scopes: Vec<String>,
     pub updated_at: i64,
+}
+
+/// A session as a record: its id (an app sid given for it is resolved) and its times.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub created_at: i64,
+    pub last_accessed_at: i64,
+}
+
+/// A session's render state as a record of its own.
+#[derive(Debug, Clone)]
+pub struct RenderRecord {
+    pub session_id: String,
+    pub state: RenderState,
+    /// When the session was first rendered.
+    pub created_at: i64,
 }
 
 /// Everything `status` reports about a session.
@@ -160,12 +177,63 @@ impl Store {
             let now = now_ms();
             let version = c.query_row(
                 "UPDATE sessions SET render_entry = ?2, render_version = render_version + 1, render_error = NULL,
-                        rendered_at = ?3, last_accessed_at = ?3
+                        rendered_at = ?3, last_accessed_at = ?3, render_created_at = COALESCE(render_created_at, ?3)
                  WHERE id = ?1 RETURNING render_version",
                 params![id, entry, now],
                 |r| r.get(0),
             )?;
             Ok(RenderState { entry, version, error: None, rendered_at: now })
+        })
+        .await
+    }
+
+    /// The session `session` refers to, `None` when the tenant has no such session.
+    pub async fn find_session(&self, tenant_id: &str, session: &str) -> StoreResult<Option<SessionRecord>> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.read(move |c| {
+            let Some(id) = resolve_optional(c, &tenant_id, &session)? else { return Ok(None) };
+            let record =
+                c.query_row("SELECT created_at, last_accessed_at FROM sessions WHERE id = ?1", [&id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(Some(SessionRecord { id, created_at: record.0, last_accessed_at: record.1 }))
+        })
+        .await
+    }
+
+    /// The session's render state, `None` before its first render (or without the session).
+    pub async fn render_record(&self, tenant_id: &str, session: &str) -> StoreResult<Option<RenderRecord>> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.read(move |c| {
+            let Some(id) = resolve_optional(c, &tenant_id, &session)? else { return Ok(None) };
+            let row = c.query_row(
+                "SELECT render_entry, render_version, render_error, rendered_at, render_created_at
+                 FROM sessions WHERE id = ?1",
+                [&id],
+                |r| {
+                    let entry: Option<String> = r.get(0)?;
+                    let Some(entry) = entry else { return Ok(None) };
+                    let rendered_at: i64 = r.get(3)?;
+                    let state = RenderState { entry, version: r.get(1)?, error: r.get(2)?, rendered_at };
+                    Ok(Some((state, r.get::<_, Option<i64>>(4)?.unwrap_or(rendered_at))))
+                },
+            )?;
+            Ok(row.map(|(state, created_at)| RenderRecord { session_id: id, state, created_at }))
+        })
+        .await
+    }
+
+    /// Sets (or with `None` clears) the error of the session's render state. Before the
+    /// first render, or without the session, nothing changes and this answers `false`.
+    pub async fn set_render_error(&self, tenant_id: &str, session: &str, error: Option<String>) -> StoreResult<bool> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.write(move |c| {
+            let Some(id) = resolve_optional(c, &tenant_id, &session)? else { return Ok(false) };
+            let changed = c.execute(
+                "UPDATE sessions SET render_error = ?2 WHERE id = ?1 AND render_entry IS NOT NULL",
+                params![id, error],
+            )?;
+            Ok(changed > 0)
         })
         .await
     }

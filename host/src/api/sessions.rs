@@ -1,7 +1,7 @@
 //! `/api/v1/stage/sessions`: sessions, their files, renders, snapshots and Google scopes.
 //!
 //! `:id` is a session id or the sid of the app attached to the session. The decoding and
-//! view helpers here are shared with the Convex-compatible face in `convex.rs`.
+//! checking helpers here are shared with the Convex-compatible functions in `convex/`.
 
 use axum::Router;
 use axum::extract::State;
@@ -142,7 +142,7 @@ pub(super) async fn render_entry(
 
 /// `status`: `{ session:{createdAt,lastAccessedAt}, render, files:[{path,version,size}] }`.
 #[derive(Serialize)]
-pub(super) struct StatusView {
+struct StatusView {
     session: SessionTimes,
     render: Option<RenderState>,
     files: Vec<FileEntry>,
@@ -215,7 +215,7 @@ async fn read_file(
         Some(version) => ApiError::not_found(format!("file {path} has no version {version} in session {id}")),
         None => ApiError::not_found(format!("file {path} not found in session {id}")),
     })?;
-    Ok(ok(FileView::new(content, Binary::Base64String)))
+    Ok(ok(FileView::new(content)))
 }
 
 async fn delete_file(
@@ -296,7 +296,7 @@ async fn google_scopes(
 }
 
 /// A session's scopes; never set reads as `{"scopes":[],"updatedAt":null}`.
-pub(super) fn scopes_view(scopes: Option<GoogleScopes>) -> Value {
+fn scopes_view(scopes: Option<GoogleScopes>) -> Value {
     match scopes {
         Some(scopes) => json!(scopes),
         None => json!({ "scopes": [], "updatedAt": null }),
@@ -410,20 +410,11 @@ pub(super) fn decode_content(
     Ok(bytes)
 }
 
-/// How bytes that are not UTF-8 text appear in a file view.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Binary {
-    /// `content` is a base64 string and `encoding` is `"base64"`.
-    Base64String,
-    /// `content` is Convex's encoded bytes `{"$bytes": base64}`.
-    ConvexBytes,
-}
-
 /// A file as answered: `{ path, content, version, size, createdAt }`, plus
 /// `encoding: "base64"` when the bytes are not UTF-8 text.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct FileView {
+struct FileView {
     path: String,
     content: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -434,16 +425,10 @@ pub(super) struct FileView {
 }
 
 impl FileView {
-    pub(super) fn new(file: FileContent, binary: Binary) -> FileView {
+    fn new(file: FileContent) -> FileView {
         let (content, encoding) = match String::from_utf8(file.bytes) {
             Ok(text) => (Value::String(text), None),
-            Err(e) => {
-                let encoded = BASE64.encode(e.as_bytes());
-                match binary {
-                    Binary::Base64String => (Value::String(encoded), Some("base64")),
-                    Binary::ConvexBytes => (json!({ "$bytes": encoded }), None),
-                }
-            }
+            Err(e) => (Value::String(BASE64.encode(e.as_bytes())), Some("base64")),
         };
         FileView {
             path: file.path,
