@@ -5,6 +5,7 @@ mod common;
 mod apps;
 mod attacks_api;
 mod attacks_caches;
+mod attacks_convex;
 mod attacks_outbound;
 mod attacks_preview;
 mod attacks_quotas;

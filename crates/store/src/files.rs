@@ -1,8 +1,9 @@
 //! Session files: content-addressed blobs, per-path versions with tombstones, snapshots.
 //!
 //! A path's versions are 1, 2, … and never reused. Writing the bytes a path already holds
-//! is a no-op (no new version). Deleting writes a tombstone version; restoring a snapshot
-//! writes new versions, it never rewrites history.
+//! is a no-op (no new version), except through [`Store::write_file_version`], which keeps
+//! every write as the Convex `writeFile` does. Deleting writes a tombstone version;
+//! restoring a snapshot writes new versions, it never rewrites history.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -25,6 +26,8 @@ pub struct FileHead {
 /// One file's bytes at one version.
 #[derive(Debug, Clone)]
 pub struct FileContent {
+    /// The session's id (also when it was named by its app's sid).
+    pub session_id: String,
     pub path: String,
     pub version: i64,
     pub size: i64,
@@ -77,6 +80,13 @@ pub struct Snapshot {
     pub created_at: i64,
 }
 
+/// A snapshot with the bytes of its files, in the order the session first wrote them.
+#[derive(Debug, Clone)]
+pub struct SnapshotContents {
+    pub snapshot: Snapshot,
+    pub files: Vec<FileContent>,
+}
+
 /// What restoring a snapshot changed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,32 +111,24 @@ impl Store {
         let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
         self.write(move |c| {
             let id = resolve(c, &tenant_id, &session)?;
-            let now = now_ms();
-            let mut live = live_count(c, &id)?;
-            let mut written = Vec::with_capacity(files.len());
-            for file in files {
-                let previous = head(c, &id, &file.path)?;
-                if let Some(previous) = &previous
-                    && previous.hash.as_deref() == Some(file.hash.as_str())
-                {
-                    written.push(WrittenFile { path: file.path, version: previous.version, size: previous.size });
-                    continue;
-                }
-                if previous.as_ref().is_none_or(|p| p.hash.is_none()) {
-                    live += 1;
-                }
-                let version = previous.map_or(1, |p| p.version + 1);
-                put_blob(c, &file.hash, &file.bytes)?;
-                insert_version(c, &id, &file.path, version, Some(&file.hash), file.bytes.len() as i64, now)?;
-                written.push(WrittenFile { path: file.path, version, size: file.bytes.len() as i64 });
-            }
-            if live > max_files as i64 {
-                return Err(StoreError::Invalid(format!(
-                    "session {id} would hold {live} files; the limit is {max_files}"
-                )));
-            }
-            c.execute("UPDATE sessions SET last_accessed_at = ?2 WHERE id = ?1", params![id, now])?;
-            Ok(written)
+            write_files(c, &id, files, max_files, SameBytes::Skip)
+        })
+        .await
+    }
+
+    /// Writes one file as a new version, even when the path already holds these bytes.
+    pub async fn write_file_version(
+        &self,
+        tenant_id: &str,
+        session: &str,
+        file: NewFile,
+        max_files: usize,
+    ) -> StoreResult<WrittenFile> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.write(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let written = write_files(c, &id, vec![file], max_files, SameBytes::NewVersion)?;
+            written.into_iter().next().ok_or_else(|| StoreError::Internal("no file was written".into()))
         })
         .await
     }
@@ -168,7 +170,7 @@ impl Store {
                         .query_row(params![id, path, version], head_from_row)
                         .optional()?,
                 };
-                let content = row.map(|head| content(c, head)).transpose()?.flatten();
+                let content = row.map(|head| content(c, &id, head)).transpose()?.flatten();
                 Ok((id, content))
             })
             .await?;
@@ -184,7 +186,7 @@ impl Store {
                 let id = resolve(c, &tenant_id, &session)?;
                 let mut files = Vec::new();
                 for head in live_heads(c, &id)? {
-                    files.extend(content(c, head)?);
+                    files.extend(content(c, &id, head)?);
                 }
                 Ok((id, files))
             })
@@ -218,6 +220,60 @@ impl Store {
                 return Err(StoreError::NotFound(format!("file {path} not found in session {id}")));
             }
             Ok(history)
+        })
+        .await
+    }
+
+    /// Every version of a path holding bytes (tombstones left out), newest first.
+    pub async fn file_versions(&self, tenant_id: &str, session: &str, path: &str) -> StoreResult<Vec<FileContent>> {
+        let (tenant_id, session, path) = (tenant_id.to_owned(), session.to_owned(), path.to_owned());
+        self.read(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let heads: Vec<FileHead> = c
+                .prepare_cached(
+                    "SELECT path, version, size, blob_hash, created_at FROM file_versions
+                     WHERE session_id = ?1 AND path = ?2 AND blob_hash IS NOT NULL ORDER BY version DESC",
+                )?
+                .query_map(params![id, path], head_from_row)?
+                .collect::<Result<_, _>>()?;
+            contents(c, &id, heads)
+        })
+        .await
+    }
+
+    /// The newest version of every live file with its bytes, in the order the session
+    /// first wrote each path.
+    pub async fn files_in_write_order(&self, tenant_id: &str, session: &str) -> StoreResult<Vec<FileContent>> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.read(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let heads: Vec<FileHead> = c
+                .prepare_cached(
+                    "SELECT h.path, h.version, h.size, h.blob_hash, h.created_at FROM
+                       (SELECT path, MAX(version) AS version, size, blob_hash, created_at FROM file_versions
+                        WHERE session_id = ?1 GROUP BY path) h
+                     JOIN file_versions first ON first.session_id = ?1 AND first.path = h.path AND first.version = 1
+                     WHERE h.blob_hash IS NOT NULL ORDER BY first.seq",
+                )?
+                .query_map([&id], head_from_row)?
+                .collect::<Result<_, _>>()?;
+            contents(c, &id, heads)
+        })
+        .await
+    }
+
+    /// Every version holding bytes of every path (tombstones left out), in the order they
+    /// were written.
+    pub async fn versions_in_write_order(&self, tenant_id: &str, session: &str) -> StoreResult<Vec<FileHead>> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.read(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let mut stmt = c.prepare_cached(
+                "SELECT path, version, size, blob_hash, created_at FROM file_versions
+                 WHERE session_id = ?1 AND blob_hash IS NOT NULL ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([&id], head_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
@@ -258,6 +314,81 @@ impl Store {
             )?;
             let rows = stmt.query_map([&id], snapshot_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Snapshots of a session with their files' bytes, newest first.
+    pub async fn snapshot_contents(&self, tenant_id: &str, session: &str) -> StoreResult<Vec<SnapshotContents>> {
+        let (tenant_id, session) = (tenant_id.to_owned(), session.to_owned());
+        self.read(move |c| {
+            let id = resolve(c, &tenant_id, &session)?;
+            let snapshots: Vec<Snapshot> = c
+                .prepare_cached(
+                    "SELECT id, session_id, name, file_count, created_at FROM snapshots
+                     WHERE session_id = ?1 ORDER BY created_at DESC, rowid DESC",
+                )?
+                .query_map([&id], snapshot_from_row)?
+                .collect::<Result<_, _>>()?;
+            let mut files = c.prepare_cached(
+                "SELECT sf.path, sf.version, sf.size, sf.blob_hash, v.created_at
+                 FROM snapshot_files sf
+                 JOIN file_versions v ON v.session_id = ?2 AND v.path = sf.path AND v.version = sf.version
+                 LEFT JOIN file_versions first ON first.session_id = ?2 AND first.path = sf.path AND first.version = 1
+                 WHERE sf.snapshot_id = ?1 ORDER BY first.seq, sf.path",
+            )?;
+            let mut answer = Vec::with_capacity(snapshots.len());
+            for snapshot in snapshots {
+                let heads: Vec<FileHead> =
+                    files.query_map(params![snapshot.id, id], head_from_row)?.collect::<Result<_, _>>()?;
+                answer.push(SnapshotContents { files: contents(c, &id, heads)?, snapshot });
+            }
+            Ok(answer)
+        })
+        .await
+    }
+
+    /// Writes every file of a snapshot of the tenant's as a new version of its path, even
+    /// when the path already holds those bytes, and leaves other paths alone (the Convex
+    /// `restoreSnapshot`). Answers how many files were written, `None` when the tenant has
+    /// no such snapshot.
+    pub async fn restore_snapshot_versions(
+        &self,
+        tenant_id: &str,
+        snapshot_id: &str,
+        max_files: usize,
+    ) -> StoreResult<Option<usize>> {
+        let (tenant_id, snapshot_id) = (tenant_id.to_owned(), snapshot_id.to_owned());
+        self.write(move |c| {
+            let session_id: Option<String> = c
+                .query_row(
+                    "SELECT s.id FROM snapshots sn JOIN sessions s ON s.id = sn.session_id
+                     WHERE sn.id = ?1 AND s.tenant_id = ?2",
+                    params![snapshot_id, tenant_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = session_id else { return Ok(None) };
+            let wanted: Vec<(String, String, i64)> = c
+                .prepare(
+                    "SELECT sf.path, sf.blob_hash, sf.size FROM snapshot_files sf
+                     LEFT JOIN file_versions first ON first.session_id = ?2 AND first.path = sf.path AND first.version = 1
+                     WHERE sf.snapshot_id = ?1 ORDER BY first.seq, sf.path",
+                )?
+                .query_map(params![snapshot_id, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            let now = now_ms();
+            let mut live = live_count(c, &id)?;
+            for (path, hash, size) in &wanted {
+                let previous = head(c, &id, path)?;
+                if previous.as_ref().is_none_or(|p| p.hash.is_none()) {
+                    live += 1;
+                }
+                insert_version(c, &id, path, previous.map_or(1, |p| p.version + 1), Some(hash), *size, now)?;
+            }
+            check_live_count(&id, live, max_files)?;
+            c.execute("UPDATE sessions SET last_accessed_at = ?2 WHERE id = ?1", params![id, now])?;
+            Ok(Some(wanted.len()))
         })
         .await
     }
@@ -304,6 +435,58 @@ impl Store {
         })
         .await
     }
+}
+
+/// What writing the bytes a path already holds does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SameBytes {
+    /// Nothing: the path stays at its version.
+    Skip,
+    /// A new version all the same.
+    NewVersion,
+}
+
+/// Writes `files` into session `id`, refusing the whole write if the session would then
+/// hold more than `max_files` live files.
+fn write_files(
+    c: &Connection,
+    id: &str,
+    files: Vec<NewFile>,
+    max_files: usize,
+    same: SameBytes,
+) -> StoreResult<Vec<WrittenFile>> {
+    let now = now_ms();
+    let mut live = live_count(c, id)?;
+    let mut written = Vec::with_capacity(files.len());
+    for file in files {
+        let previous = head(c, id, &file.path)?;
+        if same == SameBytes::Skip
+            && let Some(previous) = &previous
+            && previous.hash.as_deref() == Some(file.hash.as_str())
+        {
+            written.push(WrittenFile { path: file.path, version: previous.version, size: previous.size });
+            continue;
+        }
+        if previous.as_ref().is_none_or(|p| p.hash.is_none()) {
+            live += 1;
+        }
+        let version = previous.map_or(1, |p| p.version + 1);
+        put_blob(c, &file.hash, &file.bytes)?;
+        insert_version(c, id, &file.path, version, Some(&file.hash), file.bytes.len() as i64, now)?;
+        written.push(WrittenFile { path: file.path, version, size: file.bytes.len() as i64 });
+    }
+    check_live_count(id, live, max_files)?;
+    c.execute("UPDATE sessions SET last_accessed_at = ?2 WHERE id = ?1", params![id, now])?;
+    Ok(written)
+}
+
+fn check_live_count(session_id: &str, live: i64, max_files: usize) -> StoreResult<()> {
+    if live > max_files as i64 {
+        return Err(StoreError::Invalid(format!(
+            "session {session_id} would hold {live} files; the limit is {max_files}"
+        )));
+    }
+    Ok(())
 }
 
 /// Records the session's live files as a new snapshot.
@@ -357,16 +540,26 @@ pub(super) fn live_heads(c: &Connection, session_id: &str) -> StoreResult<Vec<Fi
 }
 
 /// The bytes of a file version; `None` for a tombstone.
-fn content(c: &Connection, head: FileHead) -> StoreResult<Option<FileContent>> {
+fn content(c: &Connection, session_id: &str, head: FileHead) -> StoreResult<Option<FileContent>> {
     let Some(hash) = head.hash else { return Ok(None) };
     let bytes = c.prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?.query_row([&hash], |r| r.get(0))?;
     Ok(Some(FileContent {
+        session_id: session_id.to_owned(),
         path: head.path,
         version: head.version,
         size: head.size,
         created_at: head.created_at,
         bytes,
     }))
+}
+
+/// The bytes of each version in `heads` (tombstones dropped), in order.
+fn contents(c: &Connection, session_id: &str, heads: Vec<FileHead>) -> StoreResult<Vec<FileContent>> {
+    let mut files = Vec::with_capacity(heads.len());
+    for head in heads {
+        files.extend(content(c, session_id, head)?);
+    }
+    Ok(files)
 }
 
 fn live_count(c: &Connection, session_id: &str) -> StoreResult<i64> {
@@ -397,8 +590,8 @@ fn insert_version(
     now: i64,
 ) -> StoreResult<()> {
     c.prepare_cached(
-        "INSERT INTO file_versions (session_id, path, version, blob_hash, size, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO file_versions (session_id, path, version, blob_hash, size, created_at, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT IFNULL(MAX(seq), 0) + 1 FROM file_versions WHERE session_id = ?1))",
     )?
     .execute(params![session_id, path, version, hash, size, now])?;
     Ok(())

@@ -11,8 +11,9 @@
 //! Each table family has its own module exposing async methods on [`Store`]; callers never
 //! see a `rusqlite` type, which keeps the interface narrow enough for another backend.
 //!
-//! Secrets (refresh tokens, webhook secrets, SMTP URLs, …) are stored [`sealed`] and opened
-//! only in memory; `secrets` lists their columns and re-seals them at open.
+//! Secrets (refresh tokens, webhook secrets, SMTP URLs, tenants' Stage secrets, …) are
+//! stored [`sealed`] and opened only in memory; `secrets` lists their columns and re-seals
+//! them at open.
 
 mod db;
 mod migrations;
@@ -23,6 +24,7 @@ pub mod apps;
 pub mod billing;
 pub mod canonical;
 pub mod communication;
+pub mod feedback;
 pub mod files;
 pub mod google;
 pub mod idempotency;
@@ -33,9 +35,12 @@ pub mod preview;
 pub mod pulse;
 pub mod runs;
 pub mod sealed;
+pub mod session_state;
 pub mod sessions;
 pub mod sheets;
+pub mod tenant_secrets;
 pub mod tenants;
+pub mod user_auth;
 
 use std::path::Path;
 

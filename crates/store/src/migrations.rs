@@ -351,6 +351,102 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sheets_sheets ADD COLUMN properties TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 9: what the Convex `stage` functions keep: the order a session's file versions were
+    // written in (`seq`, 1, 2, … per session; versions written before are numbered by time,
+    // then path and version), when a session's render state was first made; per session,
+    // key-values, live data, messages and end users' Google authorisations; per tenant,
+    // Stage secrets (sealed) and preview feedback.
+    r#"
+    ALTER TABLE file_versions ADD COLUMN seq INTEGER;
+    UPDATE file_versions SET seq = ordered.n
+    FROM (SELECT session_id, path, version,
+                 ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY created_at, path, version) AS n
+          FROM file_versions) AS ordered
+    WHERE file_versions.session_id = ordered.session_id AND file_versions.path = ordered.path
+      AND file_versions.version = ordered.version;
+    CREATE INDEX file_versions_by_seq ON file_versions (session_id, seq);
+
+    ALTER TABLE sessions ADD COLUMN render_created_at INTEGER;
+    UPDATE sessions SET render_created_at = rendered_at WHERE render_entry IS NOT NULL;
+
+    -- Values are Convex values in their encoded JSON form.
+    CREATE TABLE session_kv (
+        session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (session_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE session_live_data (
+        session_id  TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        data        TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    -- `seq` keeps the order messages were sent in.
+    CREATE TABLE session_messages (
+        seq         INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        text        TEXT NOT NULL,
+        sender      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE INDEX session_messages_by_session ON session_messages (session_id, seq);
+    CREATE TABLE session_user_auth (
+        id                         TEXT PRIMARY KEY,
+        session_id                 TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        email                      TEXT NOT NULL,
+        name                       TEXT NOT NULL,
+        picture                    TEXT NOT NULL,
+        passport_authorization_id  TEXT NOT NULL,
+        scopes                     TEXT NOT NULL,
+        status                     TEXT NOT NULL,
+        created_at                 INTEGER NOT NULL,
+        updated_at                 INTEGER NOT NULL,
+        UNIQUE (session_id, email)
+    );
+
+    -- `value` is sealed.
+    CREATE TABLE tenant_secrets (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (tenant_id, key)
+    );
+
+    -- `seq` keeps the order feedback was given in; `session_id` is kept as given (feedback
+    -- outlives the preview session it was given on).
+    CREATE TABLE feedback (
+        seq                 INTEGER PRIMARY KEY,
+        id                  TEXT NOT NULL UNIQUE,
+        tenant_id           TEXT NOT NULL REFERENCES tenants(id),
+        sid                 TEXT NOT NULL,
+        app_sid             TEXT NOT NULL,
+        app_version_sid     TEXT NOT NULL,
+        session_id          TEXT,
+        studio_session_sid  TEXT,
+        author_email        TEXT NOT NULL,
+        author_name         TEXT,
+        status              TEXT NOT NULL,
+        comment             TEXT NOT NULL,
+        annotations         TEXT NOT NULL,
+        screenshot          TEXT,
+        sent_to_studio_at   INTEGER,
+        resolved_at         INTEGER,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        UNIQUE (tenant_id, sid)
+    );
+    CREATE INDEX feedback_by_app ON feedback (tenant_id, app_sid, seq);
+    "#,
+    // 10: a render's problems as the compiler found them (JSON array of {file, line,
+    // column, message}); NULL for renders recorded before.
+    r#"
+    ALTER TABLE sessions ADD COLUMN render_problems TEXT;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
@@ -369,4 +465,40 @@ pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
         tracing::info!(version = index + 1, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Versions written before migration 9 are numbered, per session, in the order they
+    /// were written (by time, then path and version).
+    #[test]
+    fn migration_9_numbers_earlier_versions_in_write_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tenants VALUES ('t', 't', 0);
+             INSERT INTO sessions (id, tenant_id, created_at, last_accessed_at) VALUES ('s1', 't', 0, 0), ('s2', 't', 0, 0);
+             INSERT INTO file_versions (session_id, path, version, blob_hash, size, created_at) VALUES
+               ('s1', '/z', 1, NULL, 0, 10), ('s1', '/a', 1, NULL, 0, 10), ('s1', '/z', 2, NULL, 0, 5),
+               ('s2', '/q', 1, NULL, 0, 1);",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let mut stmt =
+            conn.prepare("SELECT session_id, path, version, seq FROM file_versions ORDER BY session_id, seq").unwrap();
+        let rows: Vec<(String, String, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = [("s1", "/z", 2, 1), ("s1", "/a", 1, 2), ("s1", "/z", 1, 3), ("s2", "/q", 1, 1)];
+        let rows: Vec<(&str, &str, i64, i64)> =
+            rows.iter().map(|(s, p, v, n)| (s.as_str(), p.as_str(), *v, *n)).collect();
+        assert_eq!(rows, expected);
+    }
 }

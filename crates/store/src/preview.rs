@@ -34,19 +34,3 @@ impl Store {
         .await
     }
 }
-
-impl Store {
-    /// Sets (or with `None` clears) the error of the session's render state, as the preview
-    /// page reports it. Before the first render nothing changes, and this answers `false`.
-    pub async fn set_preview_error(&self, session_id: &str, error: Option<String>) -> StoreResult<bool> {
-        let session_id = session_id.to_owned();
-        self.write(move |c| {
-            let changed = c.execute(
-                "UPDATE sessions SET render_error = ?2 WHERE id = ?1 AND render_entry IS NOT NULL",
-                rusqlite::params![session_id, error],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
-    }
-}

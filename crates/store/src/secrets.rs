@@ -50,9 +50,12 @@ pub(super) const GOOGLE_CLIENT_SECRET: SealedColumn =
 pub(super) const REGISTRATION_SETTINGS: SealedColumn =
     SealedColumn { table: "comm_registrations", key: "id", column: "settings" };
 
+/// A tenant's Stage secret (the Convex `setSecret`).
+pub(super) const STAGE_SECRET: SealedColumn = SealedColumn { table: "tenant_secrets", key: "id", column: "value" };
+
 /// Every column that holds a secret.
-pub(super) const SEALED_COLUMNS: [SealedColumn; 3] =
-    [GOOGLE_REFRESH_TOKEN, GOOGLE_CLIENT_SECRET, REGISTRATION_SETTINGS];
+pub(super) const SEALED_COLUMNS: [SealedColumn; 4] =
+    [GOOGLE_REFRESH_TOKEN, GOOGLE_CLIENT_SECRET, REGISTRATION_SETTINGS, STAGE_SECRET];
 
 /// What the sweep found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -104,7 +104,8 @@ async fn report_error(
             reported.error.len()
         )));
     }
-    let recorded = state.store.set_preview_error(&target.session_id, Some(reported.error.clone())).await?;
+    let recorded =
+        state.store.set_render_error(&target.tenant_id, &target.session_id, Some(reported.error.clone())).await?;
     Ok(crate::envelope::ok(ErrorRecorded { error: Some(reported.error), recorded }))
 }
 
@@ -117,7 +118,7 @@ async fn clear_error(
     let (parts, _) = request.into_parts();
     let target = target(&state, &id).await?;
     preview_caller(&state, &parts, &target, None).await?;
-    let recorded = state.store.set_preview_error(&target.session_id, None).await?;
+    let recorded = state.store.set_render_error(&target.tenant_id, &target.session_id, None).await?;
     Ok(crate::envelope::ok(ErrorRecorded { error: None, recorded }))
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/stage/sessions`: sessions, their files, renders, snapshots and Google scopes.
 //!
 //! `:id` is a session id or the sid of the app attached to the session. The decoding and
-//! view helpers here are shared with the Convex-compatible face in `convex.rs`.
+//! checking helpers here are shared with the Convex-compatible functions in `convex/`.
 
 use axum::Router;
 use axum::extract::State;
@@ -113,10 +113,13 @@ struct RenderRequest {
     entry: Option<String>,
 }
 
+/// `{entry, version, error, problems}`: the render recorded, and what its compilation found.
 #[derive(Serialize)]
 struct RenderResult {
     entry: String,
     version: i64,
+    error: Option<String>,
+    problems: Vec<stage_store::sessions::RenderProblem>,
 }
 
 async fn render(
@@ -126,11 +129,17 @@ async fn render(
     JsonBody(request): JsonBody<RenderRequest>,
 ) -> ApiResult<RenderResult> {
     let render = render_entry(&state, &caller.tenant_id, &id, request.entry.as_deref()).await?;
-    Ok(ok(RenderResult { entry: render.entry, version: render.version }))
+    Ok(ok(RenderResult {
+        entry: render.entry,
+        version: render.version,
+        error: render.error,
+        problems: render.problems,
+    }))
 }
 
-/// Records a render of `entry` (default [`DEFAULT_ENTRY`]) and tells the session's preview
-/// pages.
+/// Renders `entry` (default [`DEFAULT_ENTRY`]): compiles the session's files from it (the
+/// preview's build) and records the render with what the compilation found, whatever it
+/// found, then tells the session's preview pages.
 pub(super) async fn render_entry(
     state: &AppState,
     tenant_id: &str,
@@ -138,21 +147,27 @@ pub(super) async fn render_entry(
     entry: Option<&str>,
 ) -> Result<RenderState, ApiError> {
     let entry = normalize(entry.unwrap_or(DEFAULT_ENTRY), state.config.limits.max_path_bytes)?;
-    let render = state.store.render(tenant_id, session, &entry).await?;
-    if let Some(target) = state.store.preview_target(session).await? {
-        state.previews.events.publish(crate::preview::RenderEvent {
-            session_id: target.session_id,
-            entry: render.entry.clone(),
-            version: render.version,
-            error: render.error.clone(),
-        });
-    }
+    let heads = state.store.list_files(tenant_id, session).await?;
+    let session_id = state
+        .store
+        .find_session(tenant_id, session)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("session {session} not found")))?
+        .id;
+    let build = state.previews.build(&state.store, tenant_id, &session_id, &entry, &heads).await?;
+    let render = state.store.render(tenant_id, &session_id, &entry, build.outcome()).await?;
+    state.previews.events.publish(crate::preview::RenderEvent {
+        session_id,
+        entry: render.entry.clone(),
+        version: render.version,
+        error: render.error.clone(),
+    });
     Ok(render)
 }
 
 /// `status`: `{ session:{createdAt,lastAccessedAt}, render, files:[{path,version,size}] }`.
 #[derive(Serialize)]
-pub(super) struct StatusView {
+struct StatusView {
     session: SessionTimes,
     render: Option<RenderState>,
     files: Vec<FileEntry>,
@@ -225,7 +240,7 @@ async fn read_file(
         Some(version) => ApiError::not_found(format!("file {path} has no version {version} in session {id}")),
         None => ApiError::not_found(format!("file {path} not found in session {id}")),
     })?;
-    Ok(ok(FileView::new(content, Binary::Base64String)))
+    Ok(ok(FileView::new(content)))
 }
 
 async fn delete_file(
@@ -306,7 +321,7 @@ async fn google_scopes(
 }
 
 /// A session's scopes; never set reads as `{"scopes":[],"updatedAt":null}`.
-pub(super) fn scopes_view(scopes: Option<GoogleScopes>) -> Value {
+fn scopes_view(scopes: Option<GoogleScopes>) -> Value {
     match scopes {
         Some(scopes) => json!(scopes),
         None => json!({ "scopes": [], "updatedAt": null }),
@@ -420,20 +435,11 @@ pub(super) fn decode_content(
     Ok(bytes)
 }
 
-/// How bytes that are not UTF-8 text appear in a file view.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Binary {
-    /// `content` is a base64 string and `encoding` is `"base64"`.
-    Base64String,
-    /// `content` is Convex's encoded bytes `{"$bytes": base64}`.
-    ConvexBytes,
-}
-
 /// A file as answered: `{ path, content, version, size, createdAt }`, plus
 /// `encoding: "base64"` when the bytes are not UTF-8 text.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct FileView {
+struct FileView {
     path: String,
     content: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -444,16 +450,10 @@ pub(super) struct FileView {
 }
 
 impl FileView {
-    pub(super) fn new(file: FileContent, binary: Binary) -> FileView {
+    fn new(file: FileContent) -> FileView {
         let (content, encoding) = match String::from_utf8(file.bytes) {
             Ok(text) => (Value::String(text), None),
-            Err(e) => {
-                let encoded = BASE64.encode(e.as_bytes());
-                match binary {
-                    Binary::Base64String => (Value::String(encoded), Some("base64")),
-                    Binary::ConvexBytes => (json!({ "$bytes": encoded }), None),
-                }
-            }
+            Err(e) => (Value::String(BASE64.encode(e.as_bytes())), Some("base64")),
         };
         FileView {
             path: file.path,

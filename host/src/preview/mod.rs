@@ -22,9 +22,10 @@ use sha2::Sha256;
 use tokio::sync::broadcast;
 
 use stage_cache::{Cache, CacheLimits, CacheStats};
-use stage_compile::{Compilation, ModuleKind, Policy, compile};
+use stage_compile::{Compilation, ModuleKind, Policy, Problem, compile};
 use stage_store::Store;
 use stage_store::files::FileHead;
+use stage_store::sessions::{RenderOutcome, RenderProblem};
 
 /// Builds kept in memory, and their total bytes of code.
 const BUILD_CACHE_ENTRIES: usize = 256;
@@ -39,6 +40,8 @@ pub struct Build {
     pub entry: String,
     /// The problems as a person reads them; `None` when it compiled clean.
     pub report: Option<String>,
+    /// The problems, each where it is.
+    pub problems: Vec<Problem>,
     /// Compiled modules by session path.
     pub modules: HashMap<String, BuiltModule>,
 }
@@ -53,7 +56,18 @@ impl Build {
     fn from_compilation(id: String, session_id: String, compilation: Compilation, report: Option<String>) -> Build {
         let modules =
             compilation.modules.into_iter().map(|m| (m.path, BuiltModule { hash: m.hash, code: m.code })).collect();
-        Build { id, session_id, entry: compilation.entry, report, modules }
+        let problems = compilation.problems;
+        Build { id, session_id, entry: compilation.entry, report, problems, modules }
+    }
+
+    /// What a render records of this build.
+    pub fn outcome(&self) -> RenderOutcome {
+        let problems = self
+            .problems
+            .iter()
+            .map(|p| RenderProblem { file: p.file.clone(), line: p.line, column: p.column, message: p.message.clone() })
+            .collect();
+        RenderOutcome { error: self.report.clone(), problems }
     }
 
     fn weight(&self) -> u64 {
