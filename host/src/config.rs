@@ -49,12 +49,24 @@ pub struct Config {
     pub secrets: SecretsSettings,
     #[command(flatten)]
     pub caches: CacheSettings,
+    #[command(flatten)]
+    pub preview: PreviewSettings,
     /// Secret that signs end-user tokens (HS256 JWTs with claims `sub`, `email`, `name`).
     #[arg(long, env = "STAGE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Public key (PEM text, or a path to a PEM file) that verifies RS256 end-user tokens.
     #[arg(long, env = "STAGE_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<String>,
+}
+
+/// The preview page (`/s/:id`).
+#[derive(Debug, Clone, Args)]
+pub struct PreviewSettings {
+    /// Base URL of the ES modules of the preview page's third-party libraries (react,
+    /// react-dom, recharts, lucide-react, lodash, papaparse, Tailwind): an esm.sh-compatible
+    /// server, paths `<base>/<package>@<version>[/<subpath>]`.
+    #[arg(long, env = "STAGE_PREVIEW_MODULES_URL", default_value = "https://esm.sh")]
+    pub preview_modules_url: String,
 }
 
 /// How step components run.
@@ -279,6 +291,7 @@ impl Config {
         if let Some(url) = &self.inference.inference_base_url {
             check_base_url("--inference-base-url", url, self.inference.inference_api_key.is_some())?;
         }
+        check_modules_url(&self.preview.preview_modules_url)?;
         anyhow::ensure!(self.delivery.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
         anyhow::ensure!(self.quotas.tenant_max_concurrency >= 1, "--tenant-max-concurrency must be at least 1");
         anyhow::ensure!(self.quotas.max_timeout_ms >= 1, "--max-timeout-ms must be at least 1");
@@ -302,6 +315,21 @@ fn check_base_url(flag: &str, url: &str, carries_credentials: bool) -> anyhow::R
         stage_runtime::net::HttpUrl::parse(url)
     };
     checked.map(|_| ()).map_err(|why| anyhow::anyhow!("{flag} {url:?} {why}"))
+}
+
+/// `--preview-modules-url` must be an http(s) URL without query or fragment: the preview
+/// page's import map and Content-Security-Policy are built from it.
+fn check_modules_url(url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("--preview-modules-url {url:?}: {e}"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some(),
+        "--preview-modules-url must be an http or https URL, got {url:?}"
+    );
+    anyhow::ensure!(
+        parsed.query().is_none() && parsed.fragment().is_none() && parsed.username().is_empty(),
+        "--preview-modules-url must not carry a query, a fragment or credentials, got {url:?}"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -117,3 +117,23 @@ fn write_key_file(path: &Path, key: &SecretKey) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Name of the file in the data folder holding the key that signs preview pages' tokens.
+pub const PREVIEW_KEY_FILE: &str = "preview-key";
+
+/// The key of preview pages' tokens (`DATA_DIR/preview-key`, made at first start), so that
+/// a page's token stays good across restarts.
+pub fn preview_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    use base64::Engine;
+    let path = data_dir.join(PREVIEW_KEY_FILE);
+    let key = if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        SecretKey::parse(&text).map_err(|why| anyhow::anyhow!("the key in {} {why}", path.display()))?
+    } else {
+        let key = SecretKey::generate();
+        write_key_file(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+        key
+    };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(key.encode())?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("the key in {} is not 32 bytes", path.display()))
+}

@@ -24,6 +24,7 @@ pub mod config;
 pub mod data_dir;
 pub mod envelope;
 pub mod gateway;
+pub mod preview;
 pub mod services;
 pub mod workflow;
 
@@ -161,11 +162,16 @@ fn app_state(
     let tokens = api::auth::TokenVerifier::from_config(&config)?.map(Arc::new);
     let backends =
         Arc::new(workflow::backends::Backends::new(store.clone(), runtime.clone(), caches.cache_backend_entries));
+    let previews = Arc::new(preview::Previews::new(
+        &config.preview.preview_modules_url,
+        data_dir::preview_key(&config.data_dir)?,
+    )?);
     Ok(api::AppState {
         store,
         services,
         config: Arc::new(config),
         local_admin,
+        previews,
         runtime,
         kinds,
         workflows,

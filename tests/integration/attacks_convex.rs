@@ -61,7 +61,8 @@ async fn another_tenant_reads_or_changes_a_session_through_convex_functions() {
     let (server, acme, evil) = two_tenants().await;
     let session = value(&server, &acme, "mutation", "createSession", json!({})).await;
     let s = session.as_str().unwrap();
-    let file = json!({ "sessionId": s, "path": "/app/App.tsx", "content": "acme's code" });
+    // A component that compiles, so that acme's render has no error of its own.
+    let file = json!({ "sessionId": s, "path": "/app/App.tsx", "content": ACME_CODE });
     value(&server, &acme, "mutation", "writeFile", file).await;
     value(&server, &acme, "mutation", "triggerRender", json!({ "sessionId": s })).await;
     let snapshot = value(&server, &acme, "mutation", "createSnapshot", json!({ "sessionId": s })).await;
@@ -127,12 +128,14 @@ async fn another_tenant_reads_or_changes_a_session_through_convex_functions() {
 
     assert_eq!(value(&server, &acme, "query", "getStatus", json!({ "sessionId": s })).await, before);
     let read = value(&server, &acme, "query", "readFile", json!({ "sessionId": s, "path": "/app/App.tsx" })).await;
-    assert_eq!(read["content"], "acme's code");
+    assert_eq!(read["content"], ACME_CODE);
     assert!(value(&server, &acme, "query", "getRenderState", json!({ "sessionId": s })).await.get("error").is_none());
     assert_eq!(value(&server, &acme, "query", "getMessages", json!({ "sessionId": s })).await[0]["text"], "acme's");
     assert_eq!(value(&server, &acme, "query", "kvGet", json!({ "sessionId": s, "key": "k" })).await, "acme's");
     assert_eq!(value(&server, &acme, "query", "getFeedback", json!({ "sid": "fb_acme" })).await["status"], "pending");
 }
+
+const ACME_CODE: &str = "export default () => \"acme's code\";";
 
 /// `stage serve` logging at debug level; killed when dropped.
 struct DebugServer {

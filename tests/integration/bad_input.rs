@@ -153,7 +153,6 @@ async fn bad_input_on_every_route_is_a_clear_4xx_and_writes_nothing() {
             404,
             "ses_missing",
         ),
-        (Method::POST, format!("{s}/render"), Some(json!({ "entry": "/missing.tsx" })), 422, "/missing.tsx"),
         (Method::POST, format!("{s}/render"), Some(json!({ "entry": 5 })), 422, "entry"),
         (Method::POST, format!("{s}/render"), Some(json!({ "entry": "/../x" })), 400, "escapes"),
         (Method::GET, format!("{s}/files/nope.txt"), None, 404, "/nope.txt"),

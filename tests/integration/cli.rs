@@ -177,13 +177,13 @@ async fn render_then_status_shows_the_render_and_the_files() {
     let session = new_session(&server);
     stage_with(&server, &["write", "/app/App.tsx", "-s", &session], &[], APP_TSX.as_bytes()).succeeded();
     let rendered = stage(&server, &["render", "-s", &session, "--json"]).succeeded();
-    assert_eq!(rendered.json(), json!({ "entry": "/app/App.tsx", "version": 1 }));
+    assert_eq!(rendered.json(), json!({ "entry": "/app/App.tsx", "version": 1, "error": null, "problems": [] }));
     let status = stage(&server, &["status", "-s", &session, "--json"]).succeeded();
     assert_shape(
         &status.json(),
         &json!({
             "session": { "createdAt": "<time>", "lastAccessedAt": "<time>" },
-            "render": { "entry": "/app/App.tsx", "version": 1, "error": null, "renderedAt": "<time>" },
+            "render": { "entry": "/app/App.tsx", "version": 1, "error": null, "problems": [], "renderedAt": "<time>" },
             "files": [{ "path": "/app/App.tsx", "version": 1, "size": 56 }]
         }),
     );
@@ -191,12 +191,16 @@ async fn render_then_status_shows_the_render_and_the_files() {
 }
 
 #[tokio::test]
-async fn render_of_a_missing_entry_exits_2() {
+async fn render_of_a_missing_entry_records_the_render_with_its_problem() {
     let server = Server::start();
     let session = new_session(&server);
-    let rendered = stage(&server, &["render", "/app/Main.tsx", "-s", &session]);
-    assert_eq!(rendered.code, 2, "{rendered:?}");
-    assert!(rendered.stderr.contains("/app/Main.tsx"), "{rendered:?}");
+    let rendered = stage(&server, &["render", "/app/Main.tsx", "-s", &session]).succeeded();
+    assert_eq!(
+        rendered.stdout,
+        "✗ Rendered /app/Main.tsx (v1) with 1 problem:\n/app/Main.tsx: the entry /app/Main.tsx is not a file of the session\n"
+    );
+    let status = stage(&server, &["status", "-s", &session, "-q"]).succeeded();
+    assert_eq!(status.stdout, "1 problem:\n\n/app/Main.tsx: the entry /app/Main.tsx is not a file of the session\n");
 }
 
 #[tokio::test]
@@ -228,7 +232,7 @@ async fn push_writes_a_folder_without_dot_entries_and_node_modules_then_renders(
             "session": session,
             "files": ["/app/App.tsx", "/app/src/util.ts"],
             "count": 2,
-            "render": { "entry": "/app/App.tsx", "version": 1 }
+            "render": { "entry": "/app/App.tsx", "version": 1, "error": null, "problems": [] }
         })
     );
     assert_eq!(pushed.stderr, "", "no progress for a push of one batch");
@@ -267,7 +271,18 @@ async fn push_of_many_files_with_progress_prints_a_line_per_batch_on_stderr() {
     let pushed = stage(&server, &["push", folder.path().to_str().unwrap(), "-s", &session, "--progress", "--json"]);
     let pushed = pushed.succeeded();
     assert_eq!(pushed.stderr, "pushed 100/250 files\npushed 200/250 files\npushed 250/250 files\n");
-    assert_eq!((pushed.json()["count"].clone(), pushed.json()["render"].clone()), (json!(250), Value::Null));
+    assert_eq!(pushed.json()["count"], 250);
+    // A folder without App.tsx is rendered all the same: the render says the entry is missing.
+    assert_eq!(
+        pushed.json()["render"],
+        json!({
+            "entry": "/app/App.tsx",
+            "version": 1,
+            "error": "1 problem:\n\n/app/App.tsx: the entry /app/App.tsx is not a file of the session",
+            "problems": [{ "file": "/app/App.tsx", "line": null, "column": null,
+                           "message": "the entry /app/App.tsx is not a file of the session" }],
+        })
+    );
     let status = server.get(&format!("/api/v1/stage/sessions/{session}/status")).await;
     assert_eq!(status.body["data"]["files"].as_array().unwrap().len(), 250);
     assert_eq!(status.body["data"]["files"][249]["path"], "/app/f249.txt");

@@ -1,6 +1,6 @@
 //! The session routes of DESIGN §3, with their exact shapes, and file versioning.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{Server, assert_shape};
 
@@ -23,7 +23,10 @@ async fn the_six_session_routes_answer_their_documented_shapes() {
 
     let rendered = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({})).await;
     assert_eq!(rendered.status, 200);
-    assert_shape(&rendered.body, &json!({ "success": true, "data": { "entry": "/app/App.tsx", "version": 1 } }));
+    assert_shape(
+        &rendered.body,
+        &json!({ "success": true, "data": { "entry": "/app/App.tsx", "version": 1, "error": null, "problems": [] } }),
+    );
 
     let status = server.get(&format!("/api/v1/stage/sessions/{id}/status")).await;
     assert_eq!(status.status, 200);
@@ -31,7 +34,7 @@ async fn the_six_session_routes_answer_their_documented_shapes() {
         &status.body,
         &json!({ "success": true, "data": {
             "session": { "createdAt": "<time>", "lastAccessedAt": "<time>" },
-            "render": { "entry": "/app/App.tsx", "version": 1, "error": null, "renderedAt": "<time>" },
+            "render": { "entry": "/app/App.tsx", "version": 1, "error": null, "problems": [], "renderedAt": "<time>" },
             "files": [{ "path": "/app/App.tsx", "version": 1, "size": app_tsx.len() }],
         }}),
     );
@@ -70,23 +73,100 @@ async fn the_six_session_routes_answer_their_documented_shapes() {
 }
 
 #[tokio::test]
-async fn a_render_bumps_its_version_and_refuses_an_entry_that_is_not_a_file() {
+async fn a_render_bumps_its_version_and_records_a_missing_entry_as_a_problem() {
     let server = Server::start();
     let id = server.new_session().await;
-    server.post(&format!("/api/v1/stage/sessions/{id}/push"), json!({ "files": { "/src/Main.tsx": "x" } })).await;
+    let main = "export default function Main() {\n  return <p>main</p>;\n}\n";
+    server.post(&format!("/api/v1/stage/sessions/{id}/push"), json!({ "files": { "/src/Main.tsx": main } })).await;
 
     let missing = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({})).await;
-    assert_eq!(missing.status, 422);
-    assert_eq!(missing.body["error"]["code"], "VALIDATION_FAILED");
-    assert!(missing.body["error"]["message"].as_str().unwrap().contains("/app/App.tsx"), "{}", missing.body);
+    assert_eq!(missing.status, 200);
+    assert_eq!(
+        missing.body["data"],
+        json!({
+            "entry": "/app/App.tsx",
+            "version": 1,
+            "error": "1 problem:\n\n/app/App.tsx: the entry /app/App.tsx is not a file of the session",
+            "problems": [{ "file": "/app/App.tsx", "line": null, "column": null,
+                           "message": "the entry /app/App.tsx is not a file of the session" }],
+        })
+    );
 
     let first = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({ "entry": "src/Main.tsx" })).await;
-    assert_eq!(first.body["data"], json!({ "entry": "/src/Main.tsx", "version": 1 }));
-    let second = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({ "entry": "/src/Main.tsx" })).await;
-    assert_eq!(second.body["data"], json!({ "entry": "/src/Main.tsx", "version": 2 }));
-
+    assert_eq!(first.body["data"], json!({ "entry": "/src/Main.tsx", "version": 2, "error": null, "problems": [] }));
     let status = server.get(&format!("/api/v1/stage/sessions/{id}/status")).await;
-    assert_eq!(status.body["data"]["render"]["version"], 2);
+    assert_eq!(
+        (&status.body["data"]["render"]["version"], &status.body["data"]["render"]["error"]),
+        (&json!(2), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_render_reports_a_syntax_error_with_file_line_and_column() {
+    let server = Server::start();
+    let id = server.new_session().await;
+    let files = json!({
+        "/app/App.tsx": "import Chart from './Chart';\nexport default function App() {\n  return <Chart />;\n}\n",
+        "/app/Chart.tsx": "export default function Chart() {\n  const points = [1, 2,, 3;\n  return <p>{points.length}</p>;\n}\n",
+    });
+    server.post(&format!("/api/v1/stage/sessions/{id}/push"), json!({ "files": files })).await;
+    let rendered = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({})).await;
+    assert_eq!(rendered.status, 200);
+    let problems = &rendered.body["data"]["problems"];
+    assert_eq!(problems.as_array().unwrap().len(), 1, "{problems}");
+    assert_eq!(
+        (&problems[0]["file"], &problems[0]["line"], &problems[0]["column"]),
+        (&json!("/app/Chart.tsx"), &json!(2), &json!(27))
+    );
+    let error = rendered.body["data"]["error"].as_str().unwrap();
+    assert!(error.starts_with("1 problem:\n\n/app/Chart.tsx:2:27: "), "{error}");
+    assert!(error.contains("> 2 |   const points = [1, 2,, 3;\n    |                           ^"), "{error}");
+}
+
+#[tokio::test]
+async fn a_multi_file_app_with_the_kit_and_recharts_renders_clean() {
+    let server = Server::start();
+    let id = server.new_session().await;
+    let files = json!({
+        "/app/App.tsx": "import Button from './Button';\nimport { Card, CardContent } from '@/components/ui/card';\nimport { LineChart, Line } from 'recharts';\nimport { format } from '@/lib/format';\n\nconst data = [{ x: 1, y: 2 }, { x: 2, y: 3 }];\n\nexport default function App() {\n  return (\n    <Card>\n      <CardContent>\n        <LineChart width={300} height={100} data={data}><Line dataKey=\"y\" /></LineChart>\n        <Button label={format(data.length)} />\n      </CardContent>\n    </Card>\n  );\n}\n",
+        "/app/Button.tsx": "export default function Button({ label }: { label: string }) {\n  return <button>{label}</button>;\n}\n",
+        "/app/lib/format/index.ts": "export const format = (n: number): string => `${n} points`;\n",
+    });
+    server.post(&format!("/api/v1/stage/sessions/{id}/push"), json!({ "files": files })).await;
+    let rendered = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({})).await;
+    assert_eq!(rendered.body["data"], json!({ "entry": "/app/App.tsx", "version": 1, "error": null, "problems": [] }));
+}
+
+#[tokio::test]
+async fn a_forbidden_import_and_eval_are_reported() {
+    let server = Server::start();
+    let id = server.new_session().await;
+    let app = "import axios from 'axios';\nexport default function App() {\n  const x = eval('1 + 1');\n  return <p>{x}{String(axios)}</p>;\n}\n";
+    server.post(&format!("/api/v1/stage/sessions/{id}/push"), json!({ "files": { "/app/App.tsx": app } })).await;
+    let rendered = server.post(&format!("/api/v1/stage/sessions/{id}/render"), json!({})).await;
+    let problems: Vec<(Value, Value, Value, String)> = rendered.body["data"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["file"].clone(),
+                p["line"].clone(),
+                p["column"].clone(),
+                p["message"].as_str().unwrap().split(';').next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (json!("/app/App.tsx"), json!(3), json!(13), "`eval` is not allowed: the app may not use it".to_owned()),
+            (json!("/app/App.tsx"), json!(1), json!(19), "import of \"axios\" is not allowed".to_owned()),
+        ]
+    );
+    let status = server.get(&format!("/api/v1/stage/sessions/{id}/status")).await;
+    assert_eq!(status.body["data"]["render"]["problems"], rendered.body["data"]["problems"]);
+    assert!(status.body["data"]["render"]["error"].as_str().unwrap().starts_with("2 problems:"));
 }
 
 #[tokio::test]

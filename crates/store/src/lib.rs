@@ -31,6 +31,7 @@ pub mod idempotency;
 pub mod inference;
 pub mod ledger;
 pub mod plugins;
+pub mod preview;
 pub mod pulse;
 pub mod runs;
 pub mod sealed;

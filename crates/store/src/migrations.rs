@@ -442,6 +442,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX feedback_by_app ON feedback (tenant_id, app_sid, seq);
     "#,
+    // 10: a render's problems as the compiler found them (JSON array of {file, line,
+    // column, message}); NULL for renders recorded before.
+    r#"
+    ALTER TABLE sessions ADD COLUMN render_problems TEXT;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

@@ -1,7 +1,7 @@
 //! Sessions: creation, lookup by id or attached app sid, render state, Google scopes.
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::files::{self, FileHead};
 use super::references::{resolve, resolve_optional};
@@ -22,8 +22,38 @@ pub struct SessionSummary {
 pub struct RenderState {
     pub entry: String,
     pub version: i64,
+    /// What went wrong, as a person reads it: the compile problems, or what the preview
+    /// page reported; `None` when nothing did.
     pub error: Option<String>,
+    /// The compile problems of the render, each where it is.
+    pub problems: Vec<RenderProblem>,
     pub rendered_at: i64,
+}
+
+/// A problem a render's compilation found, as recorded; `line` and `column` (1-based) are
+/// `None` for a problem about a whole file (a missing entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderProblem {
+    pub file: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub message: String,
+}
+
+/// What a render found: the error text and the problems it is made of.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOutcome {
+    pub error: Option<String>,
+    pub problems: Vec<RenderProblem>,
+}
+
+/// Reads the stored problems column (NULL before migration 10: none).
+fn problems_column(text: Option<String>) -> rusqlite::Result<Vec<RenderProblem>> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,7 +171,8 @@ impl Store {
             .read(move |c| {
                 let id = resolve(c, &tenant_id, &session)?;
                 let (created_at, last_accessed_at, render) = c.query_row(
-                    "SELECT created_at, last_accessed_at, render_entry, render_version, render_error, rendered_at
+                    "SELECT created_at, last_accessed_at, render_entry, render_version, render_error, rendered_at,
+                            render_problems
                      FROM sessions WHERE id = ?1",
                     [&id],
                     |r| {
@@ -151,6 +182,7 @@ impl Store {
                                 entry,
                                 version: r.get(3)?,
                                 error: r.get(4)?,
+                                problems: problems_column(r.get(6)?)?,
                                 rendered_at: r.get(5)?,
                             }),
                             None => None,
@@ -166,23 +198,30 @@ impl Store {
         Ok(status)
     }
 
-    /// Records a render of `entry`, which must be a live file of the session.
-    pub async fn render(&self, tenant_id: &str, session: &str, entry: &str) -> StoreResult<RenderState> {
+    /// Records a render of `entry` with what its compilation found. A render is always
+    /// recorded (version + 1), whether or not `entry` is a file: its absence is a problem of
+    /// the outcome, not a refusal.
+    pub async fn render(
+        &self,
+        tenant_id: &str,
+        session: &str,
+        entry: &str,
+        outcome: RenderOutcome,
+    ) -> StoreResult<RenderState> {
         let (tenant_id, session, entry) = (tenant_id.to_owned(), session.to_owned(), entry.to_owned());
         self.write(move |c| {
             let id = resolve(c, &tenant_id, &session)?;
-            if files::head(c, &id, &entry)?.and_then(|h| h.hash).is_none() {
-                return Err(StoreError::Invalid(format!("entry {entry} is not a file of session {id}")));
-            }
             let now = now_ms();
+            let problems = serde_json::to_string(&outcome.problems).map_err(|e| StoreError::Internal(e.to_string()))?;
             let version = c.query_row(
-                "UPDATE sessions SET render_entry = ?2, render_version = render_version + 1, render_error = NULL,
-                        rendered_at = ?3, last_accessed_at = ?3, render_created_at = COALESCE(render_created_at, ?3)
+                "UPDATE sessions SET render_entry = ?2, render_version = render_version + 1, render_error = ?4,
+                        render_problems = ?5, rendered_at = ?3, last_accessed_at = ?3,
+                        render_created_at = COALESCE(render_created_at, ?3)
                  WHERE id = ?1 RETURNING render_version",
-                params![id, entry, now],
+                params![id, entry, now, outcome.error, problems],
                 |r| r.get(0),
             )?;
-            Ok(RenderState { entry, version, error: None, rendered_at: now })
+            Ok(RenderState { entry, version, error: outcome.error, problems: outcome.problems, rendered_at: now })
         })
         .await
     }
@@ -207,14 +246,15 @@ impl Store {
         self.read(move |c| {
             let Some(id) = resolve_optional(c, &tenant_id, &session)? else { return Ok(None) };
             let row = c.query_row(
-                "SELECT render_entry, render_version, render_error, rendered_at, render_created_at
+                "SELECT render_entry, render_version, render_error, rendered_at, render_created_at, render_problems
                  FROM sessions WHERE id = ?1",
                 [&id],
                 |r| {
                     let entry: Option<String> = r.get(0)?;
                     let Some(entry) = entry else { return Ok(None) };
                     let rendered_at: i64 = r.get(3)?;
-                    let state = RenderState { entry, version: r.get(1)?, error: r.get(2)?, rendered_at };
+                    let problems = problems_column(r.get(5)?)?;
+                    let state = RenderState { entry, version: r.get(1)?, error: r.get(2)?, problems, rendered_at };
                     Ok(Some((state, r.get::<_, Option<i64>>(4)?.unwrap_or(rendered_at))))
                 },
             )?;

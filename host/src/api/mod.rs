@@ -11,6 +11,7 @@ mod apps;
 mod backends;
 mod convex;
 mod plugins;
+mod preview;
 mod runs;
 
 pub use runs::RunAnswers;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub backends: Arc<crate::workflow::backends::Backends>,
     /// Verifies end-user tokens when a JWT key is configured.
     pub tokens: Option<Arc<TokenVerifier>>,
+    /// The preview page: builds, the UI kit, page tokens, render events.
+    pub previews: Arc<crate::preview::Previews>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .merge(convex::router())
         .merge(backends::router())
+        .merge(preview::router())
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(axum::Extension(BodyLimit(state.config.limits.max_request_bytes)))
@@ -140,6 +144,7 @@ async fn runtime_stats(State(state): State<AppState>, _: Admin) -> ApiResult<ser
             "backends": state.backends.cache_stats(),
             "plugins": state.kinds.cache_stats(),
             "apps": state.store.app_cache_stats(),
+            "previewBuilds": state.previews.cache_stats(),
         },
     })))
 }

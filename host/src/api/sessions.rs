@@ -113,10 +113,13 @@ struct RenderRequest {
     entry: Option<String>,
 }
 
+/// `{entry, version, error, problems}`: the render recorded, and what its compilation found.
 #[derive(Serialize)]
 struct RenderResult {
     entry: String,
     version: i64,
+    error: Option<String>,
+    problems: Vec<stage_store::sessions::RenderProblem>,
 }
 
 async fn render(
@@ -126,10 +129,17 @@ async fn render(
     JsonBody(request): JsonBody<RenderRequest>,
 ) -> ApiResult<RenderResult> {
     let render = render_entry(&state, &caller.tenant_id, &id, request.entry.as_deref()).await?;
-    Ok(ok(RenderResult { entry: render.entry, version: render.version }))
+    Ok(ok(RenderResult {
+        entry: render.entry,
+        version: render.version,
+        error: render.error,
+        problems: render.problems,
+    }))
 }
 
-/// Records a render of `entry` (default [`DEFAULT_ENTRY`]).
+/// Renders `entry` (default [`DEFAULT_ENTRY`]): compiles the session's files from it (the
+/// preview's build) and records the render with what the compilation found, whatever it
+/// found, then tells the session's preview pages.
 pub(super) async fn render_entry(
     state: &AppState,
     tenant_id: &str,
@@ -137,7 +147,22 @@ pub(super) async fn render_entry(
     entry: Option<&str>,
 ) -> Result<RenderState, ApiError> {
     let entry = normalize(entry.unwrap_or(DEFAULT_ENTRY), state.config.limits.max_path_bytes)?;
-    Ok(state.store.render(tenant_id, session, &entry).await?)
+    let heads = state.store.list_files(tenant_id, session).await?;
+    let session_id = state
+        .store
+        .find_session(tenant_id, session)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("session {session} not found")))?
+        .id;
+    let build = state.previews.build(&state.store, tenant_id, &session_id, &entry, &heads).await?;
+    let render = state.store.render(tenant_id, &session_id, &entry, build.outcome()).await?;
+    state.previews.events.publish(crate::preview::RenderEvent {
+        session_id,
+        entry: render.entry.clone(),
+        version: render.version,
+        error: render.error.clone(),
+    });
+    Ok(render)
 }
 
 /// `status`: `{ session:{createdAt,lastAccessedAt}, render, files:[{path,version,size}] }`.

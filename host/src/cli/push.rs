@@ -71,16 +71,13 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<(), CliError> {
 
     let remote: Vec<String> = files.into_iter().map(|f| f.remote).collect();
     let default_entry = format!("{}/App.tsx", remote_dir.trim_end_matches('/'));
-    let entry = match &args.entry {
-        Some(entry) => Some(absolute(entry)),
-        None => remote.contains(&default_entry).then(|| default_entry.clone()),
-    };
-    let render = match (&entry, args.no_render) {
-        (Some(entry), false) => {
-            let request = RenderRequest { entry: Some(entry) };
-            Some(client.post::<_, RenderState>(session_url(client, session, &["render"]), &request).await?)
-        }
-        _ => None,
+    // Rendered even when the push holds no entry: the render then reports it missing.
+    let entry = args.entry.as_deref().map_or(default_entry, absolute);
+    let render = if args.no_render {
+        None
+    } else {
+        let request = RenderRequest { entry: Some(&entry) };
+        Some(client.post::<_, RenderState>(session_url(client, session, &["render"]), &request).await?)
     };
     match style {
         Style::Json => {
@@ -96,10 +93,8 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<(), CliError> {
             if remote.len() > LISTED_FILES {
                 println!("  … and {} more", remote.len() - LISTED_FILES);
             }
-            match render {
-                Some(render) => println!("✓ Rendered {} (v{})", render.data.entry, render.data.version),
-                None if args.no_render => {}
-                None => println!("  not rendered: the push holds no {default_entry} (give --entry)"),
+            if let Some(render) = render {
+                println!("{}", render.data.summary());
             }
         }
     }

@@ -148,7 +148,7 @@ pub async fn render(client: &Client, args: RenderArgs) -> Result<(), CliError> {
     match args.output.style() {
         Style::Json => output::json(&reply.json),
         Style::Quiet => {}
-        Style::Human => println!("✓ Rendered {} (v{})", reply.data.entry, reply.data.version),
+        Style::Human => println!("{}", reply.data.summary()),
     }
     Ok(())
 }

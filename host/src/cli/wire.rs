@@ -75,8 +75,8 @@ pub struct RenderRequest<'a> {
     pub entry: Option<&'a str>,
 }
 
-/// A session's render: the render route answers `{entry, version}`, the status route adds
-/// the error and the time.
+/// A session's render: the render route answers `{entry, version, error, problems}`, the
+/// status route adds the time.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RenderState {
@@ -84,8 +84,26 @@ pub struct RenderState {
     pub version: i64,
     #[serde(default)]
     pub error: Option<String>,
+    /// The compile problems (only their count is shown; `error` reads them out).
+    #[serde(default)]
+    pub problems: Vec<serde::de::IgnoredAny>,
     #[serde(default)]
     pub rendered_at: Option<i64>,
+}
+
+impl RenderState {
+    /// `✓ Rendered /app/App.tsx (v2)`, or with its problems (`✗ … with 1 problem:` and the
+    /// compiler's report).
+    pub fn summary(&self) -> String {
+        match (&self.error, self.problems.len()) {
+            (None, _) => format!("✓ Rendered {} (v{})", self.entry, self.version),
+            (Some(error), count) => {
+                let count = if count == 1 { "1 problem".to_owned() } else { format!("{count} problems") };
+                let body = error.split_once("\n\n").map_or(error.as_str(), |(_, rest)| rest);
+                format!("✗ Rendered {} (v{}) with {count}:\n{body}", self.entry, self.version)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

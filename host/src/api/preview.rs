@@ -1,0 +1,306 @@
+//! The preview page and what it loads: `GET /s/:id` (the page; `:id` is a session id or
+//! the sid of the app attached to it), `GET /s/:id/state` (its render and build, as JSON),
+//! `GET /s/:id/b/:build/*path` (a compiled module of a build), `GET /_stage/preview/*file`
+//! (the page's script and style, the UI kit, the `@stage/*` modules), and
+//! `GET /api/v1/stage/sessions/:id/events` (render events, server-sent).
+//!
+//! A page is viewable by whoever has its link, as in the original Stage: the session id
+//! (or app sid) is the capability. What the page's code may call with its token is in
+//! [`crate::preview::PreviewTokens`].
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, REFERRER_POLICY};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::authenticate;
+use crate::envelope::extract::{PathParams, Query};
+use crate::envelope::{ApiError, ErrorCode};
+use crate::preview::page::{self, PageInput, PageState};
+use crate::preview::{Build, BuildError, RenderEvent};
+use stage_store::preview::PreviewTarget;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/s/{id}", get(preview_page))
+        .route("/s/{id}/state", get(preview_state))
+        .route("/s/{id}/b/{build}/{*path}", get(module))
+        .route("/_stage/preview/{*file}", get(asset))
+        .route("/api/v1/stage/sessions/{id}/events", get(events))
+        .route("/api/v1/stage/sessions/{id}/render/error", axum::routing::post(report_error).delete(clear_error))
+}
+
+/// Longest error text a page may report.
+pub const MAX_REPORTED_ERROR_BYTES: usize = 16 * 1024;
+
+/// Who may act on a session's preview: an API key (or the local admin) of its tenant, or
+/// the session's own preview token.
+async fn preview_caller(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    target: &PreviewTarget,
+    query_token: Option<&str>,
+) -> Result<(), ApiError> {
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(crate::preview::TOKEN_PREFIX));
+    match query_token.or(bearer) {
+        Some(token) if state.previews.tokens.verify(token, &target.session_id) => Ok(()),
+        Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "the preview token is not this session's")),
+        None => {
+            let principal = authenticate(parts, state).await?;
+            if principal.tenant_id == target.tenant_id {
+                Ok(())
+            } else {
+                Err(ApiError::not_found(format!("no session or app {}", target.session_id)))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportedError {
+    error: String,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorRecorded {
+    error: Option<String>,
+    /// `false` before the session's first render (there is no render state to hold it).
+    recorded: bool,
+}
+
+/// `POST …/render/error {error}`: what the page saw go wrong (the REST twin of
+/// `stage:reportError`).
+async fn report_error(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    request: axum::extract::Request,
+) -> crate::envelope::ApiResult<ErrorRecorded> {
+    let (parts, body) = request.into_parts();
+    let target = target(&state, &id).await?;
+    preview_caller(&state, &parts, &target, None).await?;
+    let bytes = axum::body::to_bytes(body, MAX_REPORTED_ERROR_BYTES + 1024)
+        .await
+        .map_err(|_| ApiError::too_large(format!("the error may be at most {MAX_REPORTED_ERROR_BYTES} bytes")))?;
+    let reported: ReportedError = crate::envelope::extract::parse_json(&bytes)?;
+    if reported.error.len() > MAX_REPORTED_ERROR_BYTES {
+        return Err(ApiError::too_large(format!(
+            "the error is {} bytes; it may be at most {MAX_REPORTED_ERROR_BYTES}",
+            reported.error.len()
+        )));
+    }
+    let recorded =
+        state.store.set_render_error(&target.tenant_id, &target.session_id, Some(reported.error.clone())).await?;
+    Ok(crate::envelope::ok(ErrorRecorded { error: Some(reported.error), recorded }))
+}
+
+/// `DELETE …/render/error`: the twin of `stage:clearError`.
+async fn clear_error(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    request: axum::extract::Request,
+) -> crate::envelope::ApiResult<ErrorRecorded> {
+    let (parts, _) = request.into_parts();
+    let target = target(&state, &id).await?;
+    preview_caller(&state, &parts, &target, None).await?;
+    let recorded = state.store.set_render_error(&target.tenant_id, &target.session_id, None).await?;
+    Ok(crate::envelope::ok(ErrorRecorded { error: None, recorded }))
+}
+
+impl From<BuildError> for ApiError {
+    fn from(error: BuildError) -> ApiError {
+        match error {
+            BuildError::Store(e) => e.into(),
+            BuildError::Unknown(_) => ApiError::not_found(error.to_string()),
+            BuildError::Crashed(_) => ApiError::internal(error.to_string()),
+        }
+    }
+}
+
+async fn target(state: &AppState, id: &str) -> Result<PreviewTarget, ApiError> {
+    state.store.preview_target(id).await?.ok_or_else(|| ApiError::not_found(format!("no session or app {id}")))
+}
+
+/// The render state and the build the page shows.
+async fn page_state(state: &AppState, id: &str, target: &PreviewTarget) -> Result<PageState, ApiError> {
+    let status = state.store.session_status(&target.tenant_id, &target.session_id).await?;
+    let Some(render) = status.render else {
+        return Ok(PageState { render: None, build: None, entry_url: None, problems: None });
+    };
+    let build =
+        state.previews.build(&state.store, &target.tenant_id, &target.session_id, &render.entry, &status.files).await?;
+    Ok(PageState {
+        entry_url: Some(module_url(id, &build.id, &render.entry)),
+        build: Some(build.id.clone()),
+        problems: build.report.clone(),
+        render: Some(render),
+    })
+}
+
+/// Characters escaped in a module URL's path segments.
+const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'?').add(b'<').add(b'>').add(b'`');
+
+fn module_url(id: &str, build: &str, path: &str) -> String {
+    let encoded: Vec<String> = path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect();
+    format!("/s/{id}/b/{build}{}", encoded.join("/"))
+}
+
+async fn preview_page(State(state): State<AppState>, PathParams(id): PathParams<String>) -> Result<Response, ApiError> {
+    let target = target(&state, &id).await?;
+    let page_state = page_state(&state, &id, &target).await?;
+    let nonce = stage_ids::random_token(24);
+    let input = PageInput {
+        id: &id,
+        session_id: &target.session_id,
+        app_sid: target.app_sid.as_deref(),
+        state: page_state,
+        nonce: &nonce,
+    };
+    let (html, csp) = page::render(&state.previews, &input);
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers
+        .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).map_err(|e| ApiError::internal(e.to_string()))?);
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    Ok((headers, html).into_response())
+}
+
+async fn preview_state(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let target = target(&state, &id).await?;
+    let page_state = page_state(&state, &id, &target).await?;
+    Ok(([(CACHE_CONTROL, "no-store")], axum::Json(page_state)).into_response())
+}
+
+async fn module(
+    State(state): State<AppState>,
+    PathParams((id, build, path)): PathParams<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let target = target(&state, &id).await?;
+    let build = find_build(&state, &target, &build).await?;
+    let path = format!("/{}", path.trim_start_matches('/'));
+    let module = build
+        .modules
+        .get(&path)
+        .ok_or_else(|| ApiError::not_found(format!("build {} has no module {path}", build.id)))?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8".to_owned()),
+            // A build's URL names its content: it never changes.
+            (CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned()),
+            (ETAG, format!("\"{}\"", module.hash)),
+        ],
+        module.code.clone(),
+    )
+        .into_response())
+}
+
+/// The build `id` of the session: from memory, or compiled again when it is the session's
+/// current one (after a restart, or once evicted).
+async fn find_build(state: &AppState, target: &PreviewTarget, id: &str) -> Result<std::sync::Arc<Build>, ApiError> {
+    match state.previews.cached_build(&target.session_id, id).await {
+        Ok(build) => return Ok(build),
+        Err(BuildError::Unknown(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let status = state.store.session_status(&target.tenant_id, &target.session_id).await?;
+    let gone = || ApiError::not_found(format!("build {id} is gone: the session has changed since (reload the page)"));
+    let render = status.render.ok_or_else(gone)?;
+    let build =
+        state.previews.build(&state.store, &target.tenant_id, &target.session_id, &render.entry, &status.files).await?;
+    if build.id == id { Ok(build) } else { Err(gone()) }
+}
+
+async fn asset(State(state): State<AppState>, PathParams(file): PathParams<String>) -> Result<Response, ApiError> {
+    let javascript = "text/javascript; charset=utf-8";
+    let (content_type, body, immutable): (&str, String, bool) = match file.as_str() {
+        "page.js" => (javascript, include_str!("../preview/client/page.js").to_owned(), false),
+        "page.css" => ("text/css; charset=utf-8", include_str!("../preview/client/page.css").to_owned(), false),
+        "stage/app.js" => (javascript, include_str!("../preview/client/stage/app.js").to_owned(), false),
+        "stage/kv.js" => (javascript, include_str!("../preview/client/stage/kv.js").to_owned(), false),
+        "stage/runtime.js" => (javascript, include_str!("../preview/client/stage/runtime.js").to_owned(), false),
+        "stage/utils.js" => (javascript, include_str!("../preview/client/stage/utils.js").to_owned(), false),
+        other => {
+            let kit = other
+                .strip_prefix("ui/")
+                .and_then(|f| f.strip_suffix(".js"))
+                .and_then(|hash| state.previews.kit.values().find(|m| m.hash == hash));
+            match kit {
+                Some(module) => (javascript, module.code.clone(), true),
+                None => return Err(ApiError::not_found(format!("no preview file {other}"))),
+            }
+        }
+    };
+    let cache = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+    Ok(([(CONTENT_TYPE, content_type), (CACHE_CONTROL, cache)], body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// Render events of a session: `event: ready` first, then `event: render` with
+/// `{entry, version, error}` at each render. Callers: an API key (or the local admin) of the
+/// session's tenant, or the session's preview token in `?token=` (an `EventSource` cannot
+/// send headers).
+async fn events(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    Query(query): Query<EventsQuery>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let target = target(&state, &id).await?;
+    let (parts, _) = request.into_parts();
+    preview_caller(&state, &parts, &target, query.token.as_deref()).await?;
+    let receiver = state.previews.events.subscribe();
+    let session = target.session_id.clone();
+    let first = Event::default().event("ready").data("{}");
+    let stream =
+        futures_util::stream::unfold((Some(first), receiver, session), |(first, mut receiver, session)| async move {
+            if let Some(first) = first {
+                return Some((Ok::<Event, Infallible>(first), (None, receiver, session)));
+            }
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if event.session_id == session => {
+                        let event = render_event(&event);
+                        return Some((Ok(event), (None, receiver, session)));
+                    }
+                    Ok(_) => {}
+                    // Fell behind: tell the listener to look again.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        return Some((Ok(Event::default().event("render").data("{}")), (None, receiver, session)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    Ok((StatusCode::OK, [(CACHE_CONTROL, "no-store")], sse).into_response())
+}
+
+fn render_event(event: &RenderEvent) -> Event {
+    Event::default().event("render").data(serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned()))
+}
