@@ -4,25 +4,15 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::args::{SessionId, parse};
+use super::args::{NoArgs, SessionArgs, parse};
 use super::{Ctx, FunctionError, Outcome, to_value, unlisted};
 use crate::api::apps::parse_patch;
 use stage_store::StoreError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoArgs {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct AppArgs {
     sid: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionArgs {
-    session_id: SessionId,
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, name: &str, mut args: Map<String, Value>) -> Outcome {

@@ -19,6 +19,18 @@ pub(super) fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, 
     })
 }
 
+/// The arguments of a function that takes none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NoArgs {}
+
+/// The arguments of a function that takes only `sessionId`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct SessionArgs {
+    pub session_id: SessionId,
+}
+
 /// `v.id("sessions")`: a session id (`ses_…`), or the sid of the app attached to a
 /// session (`app_…`), which stands for it.
 #[derive(Debug, Clone)]

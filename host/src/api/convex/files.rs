@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::args::{Number, SessionId, SnapshotId, parse};
+use super::args::{Number, SessionArgs, SessionId, SnapshotId, parse};
 use super::value::Format;
 use super::{Ctx, FunctionError, Outcome, derived_id, to_value, unless_missing, unlisted};
 use crate::api::file_path::normalize;
@@ -55,12 +55,6 @@ struct VersionArgs {
     session_id: SessionId,
     path: String,
     version: Number,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionArgs {
-    session_id: SessionId,
 }
 
 #[derive(Deserialize)]

@@ -4,19 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{SessionId, parse};
+use super::args::{NoArgs, SessionArgs, SessionId, parse};
 use super::{Ctx, Outcome, derived_id, to_value, unless_missing, unlisted};
 use crate::api::sessions::render_entry;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionArgs {
-    session_id: SessionId,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

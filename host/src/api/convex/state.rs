@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{SessionId, parse};
+use super::args::{SessionArgs, SessionId, parse};
 use super::value::ConvexValue;
 use super::{Ctx, FunctionError, MAX_DOCUMENT_BYTES, Outcome, to_value, too_large, unlisted};
 
@@ -31,12 +31,6 @@ struct KvGetArgs {
 struct LiveDataArgs {
     session_id: SessionId,
     data: ConvexValue,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionArgs {
-    session_id: SessionId,
 }
 
 #[derive(Deserialize)]

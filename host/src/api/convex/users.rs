@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{SessionId, parse};
+use super::args::{SessionArgs, SessionId, parse};
 use super::{Ctx, Outcome, to_value, unless_missing, unlisted};
 use crate::api::sessions::check_scopes;
 use stage_store::user_auth::NewUserAuth;
@@ -14,12 +14,6 @@ use stage_store::user_auth::NewUserAuth;
 struct ScopesArgs {
     session_id: SessionId,
     scopes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionArgs {
-    session_id: SessionId,
 }
 
 #[derive(Deserialize)]
