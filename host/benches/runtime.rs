@@ -23,6 +23,7 @@ fn main() {
         max_wall_time_ms: 60_000,
         quotas: stage_runtime::Quotas::default(),
         components: stage_cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
+        reserved_instances: 0,
     };
     let runtime = Runtime::new(config, Arc::new(NoServices(stage_runtime::net::Outbound::new()))).unwrap();
     let response = builtins().into_iter().find(|s| s.manifest.kind == "response").unwrap();

@@ -40,6 +40,8 @@ pub struct Config {
     #[command(flatten)]
     pub google: GoogleSettings,
     #[command(flatten)]
+    pub sheets: SheetsSettings,
+    #[command(flatten)]
     pub billing: BillingSettings,
     #[command(flatten)]
     pub delivery: DeliverySettings,
@@ -115,6 +117,40 @@ pub struct QuotaSettings {
     /// its caller is still waiting.
     #[arg(long, env = "STAGE_MAX_RUN_MS", default_value_t = 300_000)]
     pub max_run_ms: u64,
+}
+
+/// Bounds of the Sheets emulator's formulas, which run in the formula sandbox (a wasm
+/// instance per evaluation of a spreadsheet).
+#[derive(Debug, Clone, Args)]
+pub struct SheetsSettings {
+    /// Wall time of one evaluation of a spreadsheet's formulas, in milliseconds; past it, its
+    /// formula cells show #ERROR!.
+    #[arg(long, env = "STAGE_SHEETS_FORMULA_TIME_MS", default_value_t = 10_000)]
+    pub sheets_formula_time_ms: u64,
+    /// Linear-memory limit of the formula sandbox, in bytes.
+    #[arg(long, env = "STAGE_SHEETS_FORMULA_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub sheets_formula_memory_bytes: usize,
+    /// Bytes of one evaluation's answer (every formula's value, as JSON).
+    #[arg(long, env = "STAGE_SHEETS_FORMULA_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub sheets_formula_output_bytes: usize,
+    /// Evaluations running at once, across tenants (each holds a wasm instance).
+    #[arg(long, env = "STAGE_SHEETS_FORMULA_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sheets_formula_concurrency: u32,
+    /// Evaluations one tenant may have running at once; more are refused with 429.
+    #[arg(long, env = "STAGE_SHEETS_TENANT_FORMULA_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sheets_tenant_formula_concurrency: u32,
+}
+
+impl SheetsSettings {
+    pub fn formula_limits(&self) -> crate::services::sheets::formulas::FormulaLimits {
+        crate::services::sheets::formulas::FormulaLimits {
+            time_ms: self.sheets_formula_time_ms,
+            memory_bytes: self.sheets_formula_memory_bytes,
+            output_bytes: self.sheets_formula_output_bytes,
+            concurrency: self.sheets_formula_concurrency as usize,
+            tenant_concurrency: self.sheets_tenant_formula_concurrency as usize,
+        }
+    }
 }
 
 /// Where Google API calls of steps go, and the credentials the host uses for them.

@@ -113,6 +113,7 @@ fn app_state(
             max_entries: config.caches.cache_component_entries,
             max_weight: config.caches.cache_component_bytes,
         },
+        reserved_instances: config.sheets.sheets_formula_concurrency,
     };
     // Every connection the host makes goes through this client (and its pools).
     let outbound = stage_runtime::net::Outbound::new();
@@ -130,6 +131,7 @@ fn app_state(
         }),
         outbox: Arc::default(),
         allow_private_egress: config.steps.allow_private_egress,
+        formulas: Arc::new(services::sheets::formulas::Formulas::new(config.sheets.formula_limits())),
     };
     let gateway = gateway::ServiceGateway::new(
         services::router(services.clone()),
@@ -139,6 +141,7 @@ fn app_state(
         outbound,
     );
     let runtime = Arc::new(stage_runtime::Runtime::new(runtime_config, gateway)?);
+    services.formulas.wire(Arc::new(workflow::formulas::FormulaSandbox::new(runtime.clone())));
     let caches = &config.caches;
     let kinds =
         Arc::new(workflow::catalog::StepKinds::new(runtime.clone(), store.clone(), caches.cache_plugin_entries));

@@ -10,6 +10,7 @@ mod attacks_outbound;
 mod attacks_preview;
 mod attacks_quotas;
 mod attacks_secrets;
+mod attacks_sheets;
 mod attacks_templates;
 mod auth;
 mod backends;

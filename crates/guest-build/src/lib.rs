@@ -26,6 +26,7 @@ pub fn build_all() {
         "steps",
         "guests",
         "crates/templates",
+        "crates/formulas",
         "crates/classes",
         "tests/fixtures",
         "examples",

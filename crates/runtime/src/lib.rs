@@ -90,6 +90,9 @@ pub struct RuntimeConfig {
     pub quotas: Quotas,
     /// Bounds of the compiled components kept in memory (weighed by their image bytes).
     pub components: CacheLimits,
+    /// Instances kept out of the tenants' slots, for the host's own sandboxes that run
+    /// beside them (the Sheets emulator's formulas, which a step's request may start).
+    pub reserved_instances: u32,
 }
 
 /// The process's wasm runtime. Cheap to share behind an `Arc`.
@@ -156,7 +159,8 @@ impl Runtime {
 
         let cache = ComponentCache::new(engine.clone(), &config.compiled_dir, config.components)?;
         // A slot runs at most two instances at once (a backend and the step it starts).
-        let admission = Admission::new(config.quotas, MAX_CONCURRENT_INSTANCES as usize / 2);
+        let slots = MAX_CONCURRENT_INSTANCES.saturating_sub(config.reserved_instances).max(2) / 2;
+        let admission = Admission::new(config.quotas, slots as usize);
         // A step imports what every guest may.
         let step_linker = sandbox::linker(&engine)?;
         let backend_linker = backend::linker(&engine)?;
@@ -323,6 +327,7 @@ mod tests {
             max_wall_time_ms: 60_000,
             quotas: Quotas::default(),
             components,
+            reserved_instances: 0,
         };
         Runtime::new(config, Arc::new(EchoGateway(crate::net::Outbound::new()))).unwrap()
     }

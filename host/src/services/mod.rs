@@ -105,6 +105,8 @@ pub struct ServiceState {
     /// Whether delivery destinations (tenants' webhook URLs, SMTP servers) may be private,
     /// loopback or link-local addresses.
     pub allow_private_egress: bool,
+    /// The Sheets emulator's formula sandbox.
+    pub formulas: Arc<sheets::formulas::Formulas>,
 }
 
 impl ServiceState {
@@ -124,6 +126,7 @@ impl ServiceState {
             inference: None,
             outbox: Arc::default(),
             allow_private_egress: false,
+            formulas: Arc::new(sheets::formulas::Formulas::new(Default::default())),
         }
     }
 }

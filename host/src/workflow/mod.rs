@@ -10,6 +10,7 @@ pub mod caller;
 pub mod catalog;
 pub mod definition;
 pub mod executor;
+pub mod formulas;
 pub mod loader;
 pub mod outcome;
 mod path;

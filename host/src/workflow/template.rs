@@ -593,15 +593,7 @@ impl TemplateEngine {
         };
         let invocation = self.runtime.invoke_step(sandbox, call).await;
         let text = invocation.outcome.map_err(|failure| {
-            let why = match failure {
-                Failure::Timeout { limit, .. } => format!("took longer than {} ms", limit.as_millis()),
-                Failure::MemoryExceeded { limit, .. } => {
-                    format!("needed more than {} MiB of memory", limit / (1024 * 1024))
-                }
-                Failure::OutputTooLarge { .. } => format!("produced more than {budget} bytes"),
-                Failure::Trap { .. } => format!("stopped: {}", panic_message(&invocation.stderr)),
-                other => other.to_string(),
-            };
+            let why = sandbox_ended(failure, &invocation.stderr, budget);
             TemplateError::limit(path, format!("{} {why}", name()))
         })?;
         let outcomes: Vec<Outcome> = serde_json::from_str(&text)
@@ -610,6 +602,22 @@ impl TemplateEngine {
             return Err(TemplateError::limit(path, "the template sandbox answered the wrong number of outcomes"));
         }
         Ok(outcomes)
+    }
+}
+
+/// Why one of the host's sandboxes (templates, formulas) gave no answer, as the end of a
+/// sentence naming what it evaluated: "took longer than 500 ms", "needed more than 64 MiB
+/// of memory", "produced more than N bytes" (`budget`), "stopped: …".
+pub(crate) fn sandbox_ended(failure: Failure, stderr: &str, budget: usize) -> String {
+    match failure {
+        Failure::Timeout { limit, .. } => format!("took longer than {} ms", limit.as_millis()),
+        Failure::MemoryExceeded { limit, .. } => format!("needed more than {} MiB of memory", limit / (1024 * 1024)),
+        Failure::OutputTooLarge { .. } => format!("produced more than {budget} bytes"),
+        Failure::Trap { why, .. } if why.contains("call stack exhausted") => {
+            "stopped: it recursed too deep (the call stack ran out)".into()
+        }
+        Failure::Trap { .. } => format!("stopped: {}", panic_message(stderr)),
+        other => other.to_string(),
     }
 }
 
@@ -792,6 +800,7 @@ pub(crate) mod tests {
             max_wall_time_ms: 60_000,
             quotas: stage_runtime::Quotas::default(),
             components: stage_cache::CacheLimits { max_entries: 16, max_weight: u64::MAX },
+            reserved_instances: 0,
         };
         TemplateEngine::new(
             Arc::new(Runtime::new(config, Arc::new(NoServices(stage_runtime::net::Outbound::new()))).unwrap()),

@@ -21,11 +21,10 @@ use super::mask::Mask;
 use super::methods::GridRange;
 use super::spreadsheet::{self, MAX_SHEETS, Selection, SheetProperties, check_size, check_title};
 use super::values::{Cell, Dimension, Entered};
-use super::{GoogleError, GoogleResult, json_body, spreadsheet_url, update_book};
+use super::{GoogleError, GoogleResult, SheetsState, json_body, spreadsheet_url, update_book};
 use crate::services::ServiceCaller;
-use stage_store::Store;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BatchUpdateBody {
     #[serde(default)]
@@ -39,7 +38,7 @@ struct BatchUpdateBody {
 }
 
 /// One request of a batch, typed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Request {
     AddSheet(AddSheet),
     DeleteSheet(DeleteSheet),
@@ -51,21 +50,21 @@ enum Request {
     RepeatCell(RepeatCell),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AddSheet {
     #[serde(default)]
     properties: SheetProperties,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeleteSheet {
     #[serde(default)]
     sheet_id: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct UpdateSheetProperties {
     #[serde(default)]
@@ -74,7 +73,7 @@ struct UpdateSheetProperties {
     fields: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AppendCells {
     #[serde(default)]
@@ -85,7 +84,7 @@ struct AppendCells {
     fields: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct UpdateCells {
     #[serde(default)]
@@ -96,7 +95,7 @@ struct UpdateCells {
     range: Option<GridRange>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct InsertDimension {
     range: DimensionRange,
@@ -105,13 +104,13 @@ struct InsertDimension {
     inherit_from_before: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeleteDimension {
     range: DimensionRange,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RepeatCell {
     range: GridRange,
@@ -121,7 +120,7 @@ struct RepeatCell {
     fields: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RowData {
     #[serde(default)]
@@ -146,7 +145,7 @@ struct ExtendedValue {
     error_value: Option<Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GridCoordinate {
     sheet_id: Option<i64>,
@@ -156,7 +155,7 @@ struct GridCoordinate {
     column_index: u32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DimensionRange {
     sheet_id: Option<i64>,
@@ -271,7 +270,7 @@ fn parse_request(position: usize, request: &Value) -> Result<(String, Request), 
 }
 
 pub async fn batch_update(
-    store: &Store,
+    sheets: &SheetsState,
     caller: &ServiceCaller,
     headers: &HeaderMap,
     id: &str,
@@ -285,9 +284,9 @@ pub async fn batch_update(
         .map(|(position, request)| parse_request(position, request))
         .collect::<Result<Vec<_>, _>>()?;
     let url = spreadsheet_url(headers, id);
-    let Json(answer) = update_book(store, &caller.tenant_id, id, move |book| {
+    let Json(answer) = update_book(sheets, &caller.tenant_id, id, move |book| {
         let mut replies = Vec::with_capacity(requests.len());
-        for (position, (kind, request)) in requests.into_iter().enumerate() {
+        for (position, (kind, request)) in requests.iter().cloned().enumerate() {
             let what = format!("requests[{position}].{kind}");
             replies.push(apply(book, request, &what)?);
         }

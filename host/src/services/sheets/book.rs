@@ -2,29 +2,41 @@
 //! transaction: its sheets, their grids (loaded when first used), formulas evaluated when a
 //! read needs them, and the changes written back at the end — all of them or, when the
 //! request fails, none.
+//!
+//! A request's work may run more than once: when it needs the formulas of the spreadsheet
+//! as it then stands and the request has no evaluation of that state yet, the work stops
+//! (its transaction changes nothing), the formulas are evaluated in the sandbox outside any
+//! transaction ([`super::formulas`]), and the work runs again with the evaluation at hand.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::GoogleError;
 use super::a1::{self, Area, Rect, SheetGrid};
-use super::engine::{Evaluation, SheetCells};
+use super::formulas::{Evaluation, Evaluations, FormulaJob};
 use super::grid::Grid;
 use super::values::{Cell, Effective, Entered, Rendering, render};
 use super::values::{DateTimeOption, Dimension, RenderOption};
+use super::{GoogleError, SheetsState};
+use stage_store::StoreError;
 use stage_store::sheets::{CellMap, Cells, SheetRecord, SpreadsheetRecord};
-use stage_store::{Store, StoreError};
 
 /// Google's limit on the cells of one spreadsheet.
 pub const MAX_CELLS: u64 = 10_000_000;
 
-/// Why a request on a spreadsheet stopped: storage failed, or the request is refused with a
-/// Google error (and nothing it did is kept).
+/// How many evaluations of its formulas one request may need; a request that needs more
+/// (the spreadsheet kept changing under it) is refused and may be retried.
+const MAX_EVALUATIONS: usize = 8;
+
+/// Why a request on a spreadsheet stopped: storage failed, the request is refused with a
+/// Google error, or it needs the formulas of the spreadsheet evaluated first (and nothing
+/// it did is kept).
 #[derive(Debug)]
 pub enum BookError {
     Store(StoreError),
     Google(GoogleError),
+    Evaluate(FormulaJob),
 }
 
 impl From<StoreError> for BookError {
@@ -56,52 +68,91 @@ pub struct Book<'a> {
     cells: &'a Cells<'a>,
     pub spreadsheet: SpreadsheetRecord,
     grids: HashMap<i64, Loaded>,
-    evaluation: Option<Evaluation>,
+    /// The evaluations this request has had, by the state they are of.
+    evaluations: &'a Evaluations,
+    evaluation: Option<Arc<Evaluation>>,
+}
+
+/// How one run of a request's work ended.
+enum Attempt {
+    Done(Result<Value, GoogleError>),
+    Evaluate(FormulaJob),
 }
 
 /// Runs `work` on the tenant's spreadsheet `id` without changing it.
-pub async fn read<F>(store: &Store, tenant_id: &str, id: &str, work: F) -> Result<Value, GoogleError>
+pub async fn read<F>(sheets: &SheetsState, tenant_id: &str, id: &str, work: F) -> Result<Value, GoogleError>
 where
-    F: FnOnce(&mut Book<'_>) -> BookResult<Value> + Send + 'static,
+    F: Fn(&mut Book<'_>) -> BookResult<Value> + Send + Sync + 'static,
 {
-    let answer = store
-        .read_spreadsheet(tenant_id, id, move |spreadsheet, cells| {
-            let mut book = Book::new(spreadsheet.clone(), cells);
+    let work = Arc::new(work);
+    with_formulas(sheets, tenant_id, |evaluations| {
+        let work = work.clone();
+        sheets.store.read_spreadsheet(tenant_id, id, move |spreadsheet, cells| {
+            let mut book = Book::new(spreadsheet.clone(), cells, &evaluations);
             settle(work(&mut book))
         })
-        .await?;
-    answer.ok_or_else(GoogleError::not_found)?
+    })
+    .await
 }
 
 /// Runs `work` on the tenant's spreadsheet `id` and keeps what it changed when it succeeds.
-pub async fn update<F>(store: &Store, tenant_id: &str, id: &str, work: F) -> Result<Value, GoogleError>
+pub async fn update<F>(sheets: &SheetsState, tenant_id: &str, id: &str, work: F) -> Result<Value, GoogleError>
 where
-    F: FnOnce(&mut Book<'_>) -> BookResult<Value> + Send + 'static,
+    F: Fn(&mut Book<'_>) -> BookResult<Value> + Send + Sync + 'static,
 {
-    let answer = store
-        .update_spreadsheet(tenant_id, id, move |spreadsheet, cells| {
-            let mut book = Book::new(spreadsheet.clone(), cells);
+    let work = Arc::new(work);
+    with_formulas(sheets, tenant_id, |evaluations| {
+        let work = work.clone();
+        sheets.store.update_spreadsheet(tenant_id, id, move |spreadsheet, cells| {
+            let mut book = Book::new(spreadsheet.clone(), cells, &evaluations);
             let answer = match work(&mut book) {
                 Ok(answer) => answer,
-                error => return settle(error),
+                // Nothing is saved: the transaction changes nothing.
+                stopped => return settle(stopped),
             };
             settle(book.save(spreadsheet).map(|()| answer))
         })
-        .await?;
-    answer.ok_or_else(GoogleError::not_found)?
+    })
+    .await
 }
 
-fn settle(result: BookResult<Value>) -> Result<Result<Value, GoogleError>, StoreError> {
+/// Runs `attempt` until it is done, evaluating the formulas it asks for in between.
+async fn with_formulas<A, Fut>(sheets: &SheetsState, tenant_id: &str, attempt: A) -> Result<Value, GoogleError>
+where
+    A: Fn(Evaluations) -> Fut,
+    Fut: Future<Output = Result<Option<Attempt>, StoreError>>,
+{
+    let mut evaluations = Evaluations::new();
+    for _ in 0..=MAX_EVALUATIONS {
+        match attempt(evaluations.clone()).await?.ok_or_else(GoogleError::not_found)? {
+            Attempt::Done(answer) => return answer,
+            Attempt::Evaluate(job) => {
+                let hash = job.hash.clone();
+                let evaluation = sheets.formulas.evaluate(tenant_id, job).await?;
+                evaluations.insert(hash, Arc::new(evaluation));
+            }
+        }
+    }
+    Err(GoogleError::new(
+        axum::http::StatusCode::CONFLICT,
+        format!(
+            "The spreadsheet changed while its formulas were evaluated ({MAX_EVALUATIONS} times); try the request again."
+        ),
+    ))
+}
+
+fn settle(result: BookResult<Value>) -> Result<Attempt, StoreError> {
     match result {
-        Ok(answer) => Ok(Ok(answer)),
-        Err(BookError::Google(error)) => Ok(Err(error)),
+        Ok(answer) => Ok(Attempt::Done(Ok(answer))),
+        Err(BookError::Google(error)) => Ok(Attempt::Done(Err(error))),
+        Err(BookError::Evaluate(job)) => Ok(Attempt::Evaluate(job)),
         Err(BookError::Store(error)) => Err(error),
     }
 }
 
 impl<'a> Book<'a> {
-    pub fn new(spreadsheet: SpreadsheetRecord, cells: &'a Cells<'a>) -> Book<'a> {
-        Book { cells, spreadsheet, grids: HashMap::new(), evaluation: None }
+    pub fn new(spreadsheet: SpreadsheetRecord, cells: &'a Cells<'a>, evaluations: &'a Evaluations) -> Book<'a> {
+        Book { cells, spreadsheet, grids: HashMap::new(), evaluations, evaluation: None }
     }
 
     pub fn id(&self) -> &str {
@@ -139,13 +190,13 @@ impl<'a> Book<'a> {
     }
 
     /// The sheet and area an A1 range names.
-    pub fn resolve(&self, range: &str) -> BookResult<(usize, Area)> {
+    pub fn resolve(&self, range: &str) -> Result<(usize, Area), GoogleError> {
         let parsed = a1::parse(range)?;
         Ok(a1::resolve(&parsed, &self.sheet_grids(), range)?)
     }
 
     /// Like [`Book::resolve`], refusing an area whose closed ends lie outside the grid.
-    pub fn resolve_within(&self, range: &str) -> BookResult<(usize, Area)> {
+    pub fn resolve_within(&self, range: &str) -> Result<(usize, Area), GoogleError> {
         let (index, area) = self.resolve(range)?;
         self.check_within(index, &area)?;
         Ok((index, area))
@@ -216,8 +267,9 @@ impl<'a> Book<'a> {
     }
 
     /// Makes sure the cells of sheet `index` can be shown: its grid is loaded and, when it
-    /// holds a formula, the whole spreadsheet is evaluated.
-    pub fn prepare(&mut self, index: usize) -> Result<(), StoreError> {
+    /// holds a formula, the whole spreadsheet is evaluated — or the request stops to have it
+    /// evaluated ([`BookError::Evaluate`]).
+    pub fn prepare(&mut self, index: usize) -> BookResult<()> {
         self.load(index)?;
         if self.evaluation.is_some() {
             return Ok(());
@@ -229,17 +281,42 @@ impl<'a> Book<'a> {
         for other in 0..self.spreadsheet.sheets.len() {
             self.load(other)?;
         }
+        let job = FormulaJob::new(&self.formula_job());
+        match self.evaluations.get(&job.hash) {
+            Some(evaluation) => {
+                self.evaluation = Some(evaluation.clone());
+                Ok(())
+            }
+            None => Err(BookError::Evaluate(job)),
+        }
+    }
+
+    /// Every sheet's title and filled cells, as the formula sandbox takes them.
+    fn formula_job(&self) -> stage_formulas::Job {
         let sheets = self
             .spreadsheet
             .sheets
             .iter()
             .map(|sheet| {
                 let grid = &self.grids[&sheet.sheet_id].grid;
-                SheetCells { title: &sheet.title, cells: Box::new(grid.cells.iter().map(|(&at, cell)| (at, cell))) }
+                let cells = grid
+                    .cells
+                    .iter()
+                    .filter_map(|(&(row, col), cell)| {
+                        let input = match cell.entered.as_ref()? {
+                            Entered::Number(n) => stage_formulas::Input::Number(*n),
+                            Entered::Text(text) => stage_formulas::Input::Text(text.clone()),
+                            Entered::Bool(b) => stage_formulas::Input::Bool(*b),
+                            Entered::Formula(text) => stage_formulas::Input::Formula(text.clone()),
+                        };
+                        let pattern = cell.number_format().and_then(|f| f.effective_pattern()).map(str::to_owned);
+                        Some(stage_formulas::JobCell { row, col, input, pattern })
+                    })
+                    .collect();
+                stage_formulas::JobSheet { title: sheet.title.clone(), cells }
             })
             .collect();
-        self.evaluation = Evaluation::new(sheets, &self.spreadsheet.time_zone);
-        Ok(())
+        stage_formulas::Job { time_zone: self.spreadsheet.time_zone.clone(), sheets }
     }
 
     /// What the cell shows, once [`Book::prepare`]d.
@@ -258,8 +335,13 @@ impl<'a> Book<'a> {
         rect: Rect,
         dimension: Dimension,
         rendering: Rendering,
-    ) -> Result<Vec<Vec<Value>>, StoreError> {
-        self.prepare(index)?;
+    ) -> BookResult<Vec<Vec<Value>>> {
+        // Formulas read as their text need no evaluation.
+        if rendering.value == RenderOption::Formula {
+            self.load(index)?;
+        } else {
+            self.prepare(index)?;
+        }
         let grid = &self.grids[&self.spreadsheet.sheets[index].sheet_id].grid;
         Ok(grid.read(rect, dimension, |row, col, entered, cell| {
             render(entered, &self.effective(index, row, col, entered, cell), rendering)
@@ -273,7 +355,7 @@ impl<'a> Book<'a> {
         rect: Rect,
         dimension: Dimension,
         rendering: Rendering,
-    ) -> Result<Value, StoreError> {
+    ) -> BookResult<Value> {
         let mut answer = json!({ "range": self.range_name(index, rect), "majorDimension": dimension.as_str() });
         let rows = self.read_values(index, rect, dimension, rendering)?;
         if !rows.is_empty() {

@@ -13,9 +13,8 @@ use super::a1::{self, Area, Rect};
 use super::book::{Book, BookResult, rendering};
 use super::grid::InsertDataOption;
 use super::values::{self, CellWrite, DateTimeOption, Dimension, InputOption, RenderOption, Rendering};
-use super::{GoogleError, GoogleResult, Params, enum_error, json_body, read_book, update_book};
+use super::{GoogleError, GoogleResult, Params, SheetsState, enum_error, json_body, read_book, update_book};
 use crate::services::ServiceCaller;
-use stage_store::Store;
 
 /// Google's `GridRange`: a rectangle of a sheet by id, 0-based, ends exclusive, missing
 /// bounds open.
@@ -81,7 +80,7 @@ impl DataFilter {
     /// The sheet and area the filter selects (`None`: nothing); `what` names it in errors.
     pub fn area(&self, book: &Book<'_>, what: &str) -> Result<Option<(usize, Area)>, GoogleError> {
         match (&self.a1_range, &self.grid_range, &self.developer_metadata_lookup) {
-            (Some(range), None, None) => book.resolve_within(range).map(Some).map_err(book_google),
+            (Some(range), None, None) => book.resolve_within(range).map(Some),
             (None, Some(grid), None) => grid.resolve(book, what),
             (None, None, Some(_)) => Err(GoogleError::invalid(format!(
                 "Invalid {what}: the emulator has no developer metadata; filter with a1Range or gridRange"
@@ -93,13 +92,6 @@ impl DataFilter {
     /// The clipped rectangle the filter selects.
     pub fn resolve(&self, book: &Book<'_>, what: &str) -> Result<Option<(usize, Rect)>, GoogleError> {
         Ok(self.area(book, what)?.map(|(index, area)| (index, book.clip(index, &area))))
-    }
-}
-
-fn book_google(error: super::book::BookError) -> GoogleError {
-    match error {
-        super::book::BookError::Google(error) => error,
-        super::book::BookError::Store(error) => error.into(),
     }
 }
 
@@ -233,7 +225,7 @@ fn write_area(
 }
 
 pub async fn get(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     Path((id, range)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
@@ -241,10 +233,10 @@ pub async fn get(
     let params = Params::of(&uri)?;
     let dimension = dimension(params.get("majorDimension"), "major_dimension")?;
     let rendering = read_rendering(&params)?;
-    read_book(&store, &caller.tenant_id, &id, move |book| {
+    read_book(&sheets, &caller.tenant_id, &id, move |book| {
         let (index, area) = book.resolve_within(&range)?;
         let rect = book.clip(index, &area);
-        Ok(book.value_range(index, rect, dimension, rendering)?)
+        book.value_range(index, rect, dimension, rendering)
     })
     .await
 }
@@ -257,7 +249,7 @@ fn read_rendering(params: &Params) -> Result<Rendering, GoogleError> {
 }
 
 pub async fn update(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     Path((id, range)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
@@ -274,7 +266,7 @@ pub async fn update(
     }
     let dimension = dimension(body.major_dimension.as_deref(), "data.major_dimension")?;
     let writes = interpret_values(&body.values, input)?;
-    update_book(&store, &caller.tenant_id, &id, move |book| {
+    update_book(&sheets, &caller.tenant_id, &id, move |book| {
         let (index, area) = book.resolve_within(&range)?;
         Ok(Value::Object(write_area(book, index, &area, &writes, dimension, response)?))
     })
@@ -283,7 +275,7 @@ pub async fn update(
 
 /// `POST …/values/{range}:append` and `…:clear`.
 pub async fn range_verb(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     Path((id, range_and_verb)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
@@ -291,10 +283,10 @@ pub async fn range_verb(
 ) -> GoogleResult {
     let params = Params::of(&uri)?;
     match range_and_verb.rsplit_once(':') {
-        Some((range, "append")) => append(&store, &caller, &id, range.to_owned(), &params, &body).await,
+        Some((range, "append")) => append(&sheets, &caller, &id, range.to_owned(), &params, &body).await,
         Some((range, "clear")) => {
             let range = range.to_owned();
-            update_book(&store, &caller.tenant_id, &id, move |book| {
+            update_book(&sheets, &caller.tenant_id, &id, move |book| {
                 let (index, area) = book.resolve_within(&range)?;
                 let rect = book.clip(index, &area);
                 book.grid_mut(index)?.clear_values(rect);
@@ -307,7 +299,7 @@ pub async fn range_verb(
 }
 
 async fn append(
-    store: &Store,
+    sheets: &SheetsState,
     caller: &ServiceCaller,
     id: &str,
     range: String,
@@ -321,7 +313,7 @@ async fn append(
     let body: ValueRangeBody = json_body(body)?;
     let dimension = dimension(body.major_dimension.as_deref(), "data.major_dimension")?;
     let writes = interpret_values(&body.values, input)?;
-    update_book(store, &caller.tenant_id, id, move |book| {
+    update_book(sheets, &caller.tenant_id, id, move |book| {
         let (index, area) = book.resolve(&range)?;
         let appended = book.grid_mut(index)?.append(&area, &writes, dimension, insert);
         let updated_range = book.range_name(index, appended.updated);
@@ -348,7 +340,7 @@ async fn append(
 
 /// `GET …/values:batchGet`.
 pub async fn collection_get(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     Path((id, verb)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
@@ -360,7 +352,7 @@ pub async fn collection_get(
     let dimension = dimension(params.get("majorDimension"), "major_dimension")?;
     let rendering = read_rendering(&params)?;
     let ranges = params.all("ranges");
-    read_book(&store, &caller.tenant_id, &id, move |book| {
+    read_book(&sheets, &caller.tenant_id, &id, move |book| {
         let mut value_ranges = Vec::with_capacity(ranges.len());
         for range in &ranges {
             let (index, area) = book.resolve_within(range)?;
@@ -461,7 +453,7 @@ fn batch_totals(book: &Book<'_>, responses: Vec<Value>, sheets: &[usize]) -> Val
 
 /// `POST …/values:batchUpdate`, `…:batchClear` and the `…ByDataFilter` methods.
 pub async fn collection_post(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     Path((id, verb)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
@@ -486,7 +478,7 @@ pub async fn collection_post(
                     dimension(range.major_dimension.as_deref(), &format!("data[{position}].major_dimension"))?;
                 data.push((target, dimension, interpret_values(&range.values, input)?));
             }
-            update_book(&store, &tenant, &id, move |book| {
+            update_book(&sheets, &tenant, &id, move |book| {
                 let (mut responses, mut sheets) = (Vec::new(), Vec::new());
                 for (range, dimension, writes) in &data {
                     let (index, area) = book.resolve_within(range)?;
@@ -514,7 +506,7 @@ pub async fn collection_post(
                     dimension(range.major_dimension.as_deref(), &format!("data[{position}].major_dimension"))?;
                 data.push((range.data_filter, dimension, interpret_values(&range.values, input)?));
             }
-            update_book(&store, &tenant, &id, move |book| {
+            update_book(&sheets, &tenant, &id, move |book| {
                 let (mut responses, mut sheets) = (Vec::new(), Vec::new());
                 for (position, (filter, dimension, writes)) in data.iter().enumerate() {
                     let Some((index, area)) = filter.area(book, &format!("data[{position}].data_filter"))? else {
@@ -534,7 +526,7 @@ pub async fn collection_post(
         }
         "values:batchClear" => {
             let body: BatchClearBody = json_body(&body)?;
-            update_book(&store, &tenant, &id, move |book| {
+            update_book(&sheets, &tenant, &id, move |book| {
                 let mut cleared = Vec::with_capacity(body.ranges.len());
                 for range in &body.ranges {
                     let (index, area) = book.resolve_within(range)?;
@@ -548,7 +540,7 @@ pub async fn collection_post(
         }
         "values:batchClearByDataFilter" => {
             let body: DataFiltersBody = json_body(&body)?;
-            update_book(&store, &tenant, &id, move |book| {
+            update_book(&sheets, &tenant, &id, move |book| {
                 let mut cleared = Vec::new();
                 for (position, filter) in body.data_filters.iter().enumerate() {
                     if let Some((index, rect)) = filter.resolve(book, &format!("data_filters[{position}]"))? {
@@ -580,7 +572,7 @@ pub async fn collection_post(
                 })
                 .transpose()?;
             let rendering = rendering(value, date_time);
-            read_book(&store, &tenant, &id, move |book| {
+            read_book(&sheets, &tenant, &id, move |book| {
                 let mut value_ranges = Vec::new();
                 for (position, filter) in body.data_filters.iter().enumerate() {
                     if let Some((index, rect)) = filter.resolve(book, &format!("data_filters[{position}]"))? {

@@ -18,8 +18,9 @@
 //! to the caller's tenant.
 //!
 //! [`a1`] parses and prints A1 ranges, [`values`] converts between JSON and cells,
-//! [`format`] holds cell formats, [`engine`] evaluates formulas, [`grid`] finds tables and
-//! moves cells, [`book`] is one spreadsheet inside a request's transaction.
+//! [`format`] holds cell formats, [`engine`] reads typed numbers and shows numbers in a
+//! pattern, [`formulas`] has formulas evaluated in the formula sandbox, [`grid`] finds tables
+//! and moves cells, [`book`] is one spreadsheet inside a request's transaction.
 
 pub mod a1;
 pub mod batch;
@@ -27,6 +28,7 @@ pub mod book;
 pub mod cell;
 pub mod engine;
 pub mod format;
+pub mod formulas;
 pub mod grid;
 pub mod mask;
 pub mod methods;
@@ -280,25 +282,38 @@ pub fn spreadsheet_url(headers: &HeaderMap, id: &str) -> String {
     }
 }
 
+/// What the emulator's requests work with: the store and the formula sandbox.
+#[derive(Clone)]
+pub struct SheetsState {
+    pub store: Store,
+    pub formulas: std::sync::Arc<formulas::Formulas>,
+}
+
+impl axum::extract::FromRef<ServiceState> for SheetsState {
+    fn from_ref(state: &ServiceState) -> SheetsState {
+        SheetsState { store: state.store.clone(), formulas: state.formulas.clone() }
+    }
+}
+
 /// Runs a request's work on the spreadsheet without changing it.
-pub(crate) async fn read_book<F>(store: &Store, tenant_id: &str, id: &str, work: F) -> GoogleResult
+pub(crate) async fn read_book<F>(sheets: &SheetsState, tenant_id: &str, id: &str, work: F) -> GoogleResult
 where
-    F: FnOnce(&mut book::Book<'_>) -> book::BookResult<Value> + Send + 'static,
+    F: Fn(&mut book::Book<'_>) -> book::BookResult<Value> + Send + Sync + 'static,
 {
-    book::read(store, tenant_id, id, work).await.map(Json)
+    book::read(sheets, tenant_id, id, work).await.map(Json)
 }
 
 /// Runs a request's work on the spreadsheet, keeping its changes when it succeeds.
-pub(crate) async fn update_book<F>(store: &Store, tenant_id: &str, id: &str, work: F) -> GoogleResult
+pub(crate) async fn update_book<F>(sheets: &SheetsState, tenant_id: &str, id: &str, work: F) -> GoogleResult
 where
-    F: FnOnce(&mut book::Book<'_>) -> book::BookResult<Value> + Send + 'static,
+    F: Fn(&mut book::Book<'_>) -> book::BookResult<Value> + Send + Sync + 'static,
 {
-    book::update(store, tenant_id, id, work).await.map(Json)
+    book::update(sheets, tenant_id, id, work).await.map(Json)
 }
 
 /// `POST /v4/spreadsheets/{id}:verb`: `batchUpdate` and `getByDataFilter`.
 async fn spreadsheet_verb(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     headers: HeaderMap,
     Path(id_and_verb): Path<String>,
@@ -306,8 +321,8 @@ async fn spreadsheet_verb(
     body: Bytes,
 ) -> GoogleResult {
     match id_and_verb.rsplit_once(':') {
-        Some((id, "batchUpdate")) => batch::batch_update(&store, &caller, &headers, id, &body).await,
-        Some((id, "getByDataFilter")) => spreadsheet::get_by_data_filter(&store, &caller, &headers, id, &body).await,
+        Some((id, "batchUpdate")) => batch::batch_update(&sheets, &caller, &headers, id, &body).await,
+        Some((id, "getByDataFilter")) => spreadsheet::get_by_data_filter(&sheets, &caller, &headers, id, &body).await,
         _ => Err(GoogleError::new(StatusCode::NOT_FOUND, format!("Method not found: POST {}", uri.path()))),
     }
 }

@@ -16,9 +16,10 @@ use super::book::{Book, BookResult, check_cell_limit};
 use super::mask::Mask;
 use super::methods::DataFilter;
 use super::values::{Cell, Computed, Entered, Rendering, render};
-use super::{GoogleError, GoogleResult, Params, json_body, read_book, spreadsheet_url};
-use crate::services::ServiceCaller;
 use stage_store::Store;
+
+use super::{GoogleError, GoogleResult, Params, SheetsState, json_body, read_book, spreadsheet_url};
+use crate::services::ServiceCaller;
 use stage_store::sheets::{SheetRecord, SpreadsheetRecord};
 
 pub const DEFAULT_ROWS: u32 = 1000;
@@ -358,7 +359,7 @@ fn mask_wants_grid_data(params: &Params) -> bool {
 }
 
 pub async fn get(
-    State(store): State<Store>,
+    State(sheets): State<SheetsState>,
     caller: ServiceCaller,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -368,7 +369,7 @@ pub async fn get(
     let grid_data = params.boolean("includeGridData")? || mask_wants_grid_data(&params);
     let ranges = params.all("ranges");
     let url = spreadsheet_url(&headers, &id);
-    read_book(&store, &caller.tenant_id, &id, move |book| {
+    read_book(&sheets, &caller.tenant_id, &id, move |book| {
         let mut selection = Selection { ranges: Vec::new(), grid_data };
         for range in &ranges {
             let (index, area) = book.resolve_within(range)?;
@@ -390,7 +391,7 @@ struct GetByDataFilterBody {
 
 /// `spreadsheets.getByDataFilter`.
 pub async fn get_by_data_filter(
-    store: &Store,
+    sheets: &SheetsState,
     caller: &ServiceCaller,
     headers: &HeaderMap,
     id: &str,
@@ -398,7 +399,7 @@ pub async fn get_by_data_filter(
 ) -> GoogleResult {
     let body: GetByDataFilterBody = json_body(body)?;
     let url = spreadsheet_url(headers, id);
-    read_book(store, &caller.tenant_id, id, move |book| {
+    read_book(sheets, &caller.tenant_id, id, move |book| {
         let mut selection = Selection { ranges: Vec::new(), grid_data: body.include_grid_data };
         for (position, filter) in body.data_filters.iter().enumerate() {
             if let Some(found) = filter.resolve(book, &format!("data_filters[{position}]"))? {
