@@ -92,3 +92,49 @@ async fn one_sessions_token_does_not_open_anothers_events() {
     let forged = server.get(&format!("/api/v1/stage/sessions/{other}/events?token=stage_pv_AAAA")).await;
     assert_eq!(forged.status, 401);
 }
+
+#[tokio::test]
+async fn an_app_pages_token_opens_neither_its_sessions_events_nor_its_render_error() {
+    let server = Server::start();
+    let (session, _) = rendered_session(&server).await;
+    let published = server.post("/api/v1/stage/apps", json!({ "sessionId": session, "name": "Published" })).await;
+    let app = published.body["data"]["sid"].as_str().unwrap().to_owned();
+    let page = server.send_bytes(Method::GET, &format!("/s/{app}"), &[], Vec::new()).await;
+    let token = page_config(&String::from_utf8(page.body).unwrap())["token"].as_str().unwrap().to_owned();
+
+    let events = server.get(&format!("/api/v1/stage/sessions/{session}/events?token={token}")).await;
+    assert_eq!(events.status, 401);
+    assert_eq!(events.body["error"]["message"], "the preview token is not this session's");
+    let bearer = format!("Bearer {token}");
+    for id in [&session, &app] {
+        let reported = server
+            .send(
+                Method::POST,
+                &format!("/api/v1/stage/sessions/{id}/render/error"),
+                Some(json!({ "error": "from the published page" })),
+                Some(&bearer),
+            )
+            .await;
+        assert_eq!(reported.status, 401, "{id}: {:?}", reported.body);
+    }
+    let status = server.get(&format!("/api/v1/stage/sessions/{session}/status")).await;
+    assert_eq!(status.body["data"]["render"]["error"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn one_apps_token_does_not_open_anothers_events() {
+    let server = Server::start();
+    let mut tokens = Vec::new();
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let (session, _) = rendered_session(&server).await;
+        let published = server.post("/api/v1/stage/apps", json!({ "sessionId": session, "name": "Published" })).await;
+        let app = published.body["data"]["sid"].as_str().unwrap().to_owned();
+        let page = server.send_bytes(Method::GET, &format!("/s/{app}"), &[], Vec::new()).await;
+        tokens.push(page_config(&String::from_utf8(page.body).unwrap())["token"].as_str().unwrap().to_owned());
+        apps.push(app);
+    }
+    let refused = server.get(&format!("/api/v1/stage/apps/{}/events?token={}", apps[1], tokens[0])).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["error"]["message"], "the preview token is not this app's");
+}

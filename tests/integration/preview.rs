@@ -272,3 +272,152 @@ async fn render_events_take_an_api_key_of_the_sessions_tenant() {
         .await;
     assert_eq!(refused.status, 404);
 }
+
+/// A session with [`app_files`], rendered and published: `(session, app sid)`.
+async fn published_session(server: &Server) -> (String, String) {
+    let session = session_with(server, app_files()).await;
+    let published = server.post("/api/v1/stage/apps", json!({ "sessionId": session, "name": "Published" })).await;
+    assert_eq!(published.status, 201, "{:?}", published.body);
+    (session, published.body["data"]["sid"].as_str().unwrap().to_owned())
+}
+
+/// Writes a new title into the session's data file and renders it.
+async fn retitle_and_render(server: &Server, session: &str, title: &str) {
+    let data = json!({ "title": title }).to_string();
+    let pushed = server
+        .post(&format!("/api/v1/stage/sessions/{session}/push"), json!({ "files": { "/app/data.json": data } }))
+        .await;
+    assert_eq!(pushed.status, 200, "{:?}", pushed.body);
+    let rendered = server.post(&format!("/api/v1/stage/sessions/{session}/render"), json!({})).await;
+    assert_eq!(rendered.status, 200, "{:?}", rendered.body);
+}
+
+/// The page state of `/s/:id`.
+async fn state_of(server: &Server, id: &str) -> Value {
+    let state = get_raw(server, &format!("/s/{id}/state")).await;
+    assert_eq!(state.status, 200);
+    state.json()
+}
+
+/// The text of the build's `/app/data.json` module, through the state's entry URL.
+async fn data_module(server: &Server, state: &Value) -> String {
+    let url = state["entryUrl"].as_str().unwrap().replace("/app/App.tsx", "/app/data.json");
+    let module = get_raw(server, &url).await;
+    assert_eq!(module.status, 200, "{url}");
+    String::from_utf8(module.body).unwrap()
+}
+
+#[tokio::test]
+async fn an_app_page_keeps_showing_the_published_version_after_the_session_changes() {
+    let server = Server::start();
+    let (session, app) = published_session(&server).await;
+    let before = state_of(&server, &app).await;
+    retitle_and_render(&server, &session, "Working copy").await;
+
+    let after = state_of(&server, &app).await;
+    assert_eq!(after, before, "editing and rendering the session leaves the app's page alone");
+    assert_eq!(after["render"], Value::Null);
+    assert_eq!(after["published"]["version"], 1);
+    assert_eq!(after["published"]["entry"], "/app/App.tsx");
+    let build = after["build"].as_str().unwrap();
+    assert_eq!(after["entryUrl"], format!("/s/{app}/b/{build}/app/App.tsx"));
+    let data = data_module(&server, &after).await;
+    assert!(data.contains("Hello from Stage") && !data.contains("Working copy"), "{data}");
+    let page = page_config(&String::from_utf8(get_raw(&server, &format!("/s/{app}")).await.body).unwrap());
+    assert_eq!(page["state"], after);
+}
+
+#[tokio::test]
+async fn a_session_page_shows_the_working_copy_after_its_app_is_published() {
+    let server = Server::start();
+    let (session, _) = published_session(&server).await;
+    retitle_and_render(&server, &session, "Working copy").await;
+
+    let state = state_of(&server, &session).await;
+    assert_eq!(state["render"]["version"], 2);
+    assert!(state.get("published").is_none(), "{state}");
+    assert!(data_module(&server, &state).await.contains("Working copy"));
+}
+
+#[tokio::test]
+async fn publishing_again_makes_the_app_page_show_the_new_version() {
+    let server = Server::start();
+    let (session, app) = published_session(&server).await;
+    let first = state_of(&server, &app).await;
+    retitle_and_render(&server, &session, "Second version").await;
+    let republished = server.post(&format!("/api/v1/stage/apps/{app}/versions"), json!({})).await;
+    assert_eq!(republished.status, 201, "{:?}", republished.body);
+
+    let second = state_of(&server, &app).await;
+    assert_eq!(second["published"]["version"], 2);
+    assert_ne!(second["build"], first["build"]);
+    assert!(data_module(&server, &second).await.contains("Second version"));
+}
+
+#[tokio::test]
+async fn an_app_page_starts_from_the_entry_rendered_when_it_was_published() {
+    let server = Server::start();
+    let session = server.new_session().await;
+    let files = json!({
+        "/app/Main.tsx": "export default function Main() { return <p>main</p>; }",
+        "/app/Other.tsx": "export default function Other() { return <p>other</p>; }",
+    });
+    server.post(&format!("/api/v1/stage/sessions/{session}/push"), json!({ "files": files })).await;
+    server.post(&format!("/api/v1/stage/sessions/{session}/render"), json!({ "entry": "/app/Main.tsx" })).await;
+    let published = server.post("/api/v1/stage/apps", json!({ "sessionId": session, "name": "Entry" })).await;
+    let app = published.body["data"]["sid"].as_str().unwrap().to_owned();
+    server.post(&format!("/api/v1/stage/sessions/{session}/render"), json!({ "entry": "/app/Other.tsx" })).await;
+
+    let state = state_of(&server, &app).await;
+    assert_eq!(state["published"]["entry"], "/app/Main.tsx");
+    assert_eq!(state["problems"], Value::Null);
+    let build = state["build"].as_str().unwrap();
+    assert_eq!(state["entryUrl"], format!("/s/{app}/b/{build}/app/Main.tsx"));
+}
+
+#[tokio::test]
+async fn a_published_build_is_served_only_under_its_apps_page() {
+    let server = Server::start();
+    let (session, app) = published_session(&server).await;
+    let state = state_of(&server, &app).await;
+    let build = state["build"].as_str().unwrap();
+    assert_eq!(get_raw(&server, &format!("/s/{app}/b/{build}/app/App.tsx")).await.status, 200);
+    assert_eq!(get_raw(&server, &format!("/s/{session}/b/{build}/app/App.tsx")).await.status, 404);
+    let session_build = state_of(&server, &session).await["build"].as_str().unwrap().to_owned();
+    assert_eq!(get_raw(&server, &format!("/s/{app}/b/{session_build}/app/App.tsx")).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_published_build_is_made_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    let (session, app) = published_session(&server).await;
+    let state = state_of(&server, &app).await;
+    retitle_and_render(&server, &session, "Working copy").await;
+    drop(server);
+    let server = Server::start_in(dir.path(), &[]);
+    assert!(data_module(&server, &state).await.contains("Hello from Stage"));
+}
+
+#[tokio::test]
+async fn an_app_page_hears_of_a_new_version() {
+    let server = Server::start();
+    let (session, app) = published_session(&server).await;
+    let config = page_config(&String::from_utf8(get_raw(&server, &format!("/s/{app}")).await.body).unwrap());
+    let token = config["token"].as_str().unwrap();
+    let events_url = config["eventsUrl"].as_str().unwrap();
+    assert_eq!(events_url, format!("/api/v1/stage/apps/{app}/events?token={token}"));
+    assert_eq!(config["errorUrl"], Value::Null, "a published page records no errors");
+
+    let mut response =
+        reqwest::Client::new().get(server.url(events_url)).header("origin", &server.base).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut buffer = String::new();
+    next_event(&mut response, &mut buffer, "ready").await;
+    // A render of the session is not the app's news; a new version is.
+    retitle_and_render(&server, &session, "Second version").await;
+    server.post(&format!("/api/v1/stage/apps/{app}/versions"), json!({})).await;
+    let event = next_event(&mut response, &mut buffer, "publish").await;
+    assert_eq!(event, json!({ "version": 2 }));
+    assert!(!buffer.contains("event: render"), "{buffer}");
+}

@@ -320,9 +320,11 @@ fn app_of_session(c: &Connection, session_id: &str) -> StoreResult<Option<String
 fn add_version(c: &Connection, sid: &str, session_id: &str) -> StoreResult<AppVersion> {
     let version: i64 = c.query_row("SELECT active_version + 1 FROM apps WHERE sid = ?1", [sid], |r| r.get(0))?;
     let snap = snapshot(c, session_id, Some(format!("{sid} v{version}")))?;
+    // The entry the version's preview page shows: the one the session renders now.
     c.execute(
-        "INSERT INTO app_versions (app_sid, version, snapshot_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![sid, version, snap.id, snap.created_at],
+        "INSERT INTO app_versions (app_sid, version, snapshot_id, created_at, entry)
+         VALUES (?1, ?2, ?3, ?4, (SELECT render_entry FROM sessions WHERE id = ?5))",
+        params![sid, version, snap.id, snap.created_at, session_id],
     )?;
     c.execute(
         "UPDATE apps SET active_version = ?2, updated_at = ?3 WHERE sid = ?1",

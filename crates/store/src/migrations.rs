@@ -447,6 +447,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sessions ADD COLUMN render_problems TEXT;
     "#,
+    // 11: the entry a version's preview page shows (`/s/:appSid`): the session's render
+    // entry when it was published; NULL when the session had no render (the default entry).
+    // Versions published before take their session's render entry now.
+    r#"
+    ALTER TABLE app_versions ADD COLUMN entry TEXT;
+    UPDATE app_versions SET entry =
+        (SELECT s.render_entry FROM apps a JOIN sessions s ON s.id = a.session_id WHERE a.sid = app_versions.app_sid);
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
@@ -500,5 +508,31 @@ mod tests {
         let rows: Vec<(&str, &str, i64, i64)> =
             rows.iter().map(|(s, p, v, n)| (s.as_str(), p.as_str(), *v, *n)).collect();
         assert_eq!(rows, expected);
+    }
+
+    /// Versions published before migration 11 show their session's render entry of then on
+    /// the app's preview page (none when the session was never rendered).
+    #[test]
+    fn migration_11_gives_earlier_versions_their_sessions_render_entry() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tenants VALUES ('t', 't', 0);
+             INSERT INTO sessions (id, tenant_id, created_at, last_accessed_at, render_entry)
+               VALUES ('s1', 't', 0, 0, '/app/Main.tsx'), ('s2', 't', 0, 0, NULL);
+             INSERT INTO snapshots (id, session_id, file_count, created_at) VALUES ('n1', 's1', 0, 0), ('n2', 's2', 0, 0);
+             INSERT INTO apps (sid, tenant_id, session_id, name, active_version, created_at, updated_at)
+               VALUES ('a1', 't', 's1', 'a', 1, 0, 0), ('a2', 't', 's2', 'b', 1, 0, 0);
+             INSERT INTO app_versions (app_sid, version, snapshot_id, created_at) VALUES ('a1', 1, 'n1', 0), ('a2', 1, 'n2', 0);",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let mut stmt = conn.prepare("SELECT app_sid, entry FROM app_versions ORDER BY app_sid").unwrap();
+        let rows: Vec<(String, Option<String>)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows, [("a1".to_owned(), Some("/app/Main.tsx".to_owned())), ("a2".to_owned(), None)]);
     }
 }

@@ -129,10 +129,12 @@ struct Checked {
 
 impl Checked {
     /// Makes the checked files the cached ones of the new version, dropping the app's older
-    /// versions from memory (runs and requests in flight keep what they hold).
+    /// versions from memory (runs and requests in flight keep what they hold), and tells
+    /// the app's preview pages (`/s/:appSid`), which then show the new version.
     fn published(self, state: &AppState, sid: &str, version: i64) {
         state.workflows.published(sid, version, self.workflows);
         state.backends.published(sid, version, self.backend);
+        state.previews.events.publish(crate::preview::PublishEvent { app_sid: sid.to_owned(), version });
     }
 }
 

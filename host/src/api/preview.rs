@@ -1,8 +1,16 @@
 //! The preview page and what it loads: `GET /s/:id` (the page; `:id` is a session id or
 //! the sid of the app attached to it), `GET /s/:id/state` (its render and build, as JSON),
 //! `GET /s/:id/b/:build/*path` (a compiled module of a build), `GET /_stage/preview/*file`
-//! (the page's script and style, the UI kit, the `@stage/*` modules), and
-//! `GET /api/v1/stage/sessions/:id/events` (render events, server-sent).
+//! (the page's script and style, the UI kit, the `@stage/*` modules),
+//! `GET /api/v1/stage/sessions/:id/events` (render events, server-sent) and
+//! `GET /api/v1/stage/apps/:sid/events` (an app's new versions, server-sent).
+//!
+//! By a session id the page shows the session's working copy: its current files from its
+//! last render's entry, again at each render. By an app sid it shows the app's published
+//! (active) version: the files the version pinned, from the entry the session rendered when
+//! it was published; editing or rendering the session does not change it, publishing a new
+//! version does (the page hears of it and shows it). What breaks on an app's page is shown
+//! there and not recorded: the session's render error is the working copy's.
 //!
 //! A page is viewable by whoever has its link, as in the original Stage: the session id
 //! (or app sid) is the capability. What the page's code may call with its token is in
@@ -23,10 +31,11 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::authenticate;
+use super::sessions::DEFAULT_ENTRY;
 use crate::envelope::extract::{PathParams, Query};
 use crate::envelope::{ApiError, ErrorCode};
-use crate::preview::page::{self, PageInput, PageState};
-use crate::preview::{Build, BuildError, RenderEvent};
+use crate::preview::page::{self, PageInput, PageState, PublishedState};
+use crate::preview::{Build, BuildError, PreviewEvent, TokenScope};
 use stage_store::preview::PreviewTarget;
 
 pub(super) fn router() -> Router<AppState> {
@@ -36,6 +45,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/s/{id}/b/{build}/{*path}", get(module))
         .route("/_stage/preview/{*file}", get(asset))
         .route("/api/v1/stage/sessions/{id}/events", get(events))
+        .route("/api/v1/stage/apps/{sid}/events", get(app_events))
         .route("/api/v1/stage/sessions/{id}/render/error", axum::routing::post(report_error).delete(clear_error))
 }
 
@@ -50,6 +60,21 @@ async fn preview_caller(
     target: &PreviewTarget,
     query_token: Option<&str>,
 ) -> Result<(), ApiError> {
+    let scope = TokenScope::Session(&target.session_id);
+    let unknown = || ApiError::not_found(format!("no session or app {}", target.session_id));
+    token_or_key(state, parts, scope, &target.tenant_id, query_token, unknown).await
+}
+
+/// A caller with the preview token of `scope`, or an API key (or the local admin) of
+/// `tenant_id`; another tenant's key gets `unknown` (as if there were nothing there).
+async fn token_or_key(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    scope: TokenScope<'_>,
+    tenant_id: &str,
+    query_token: Option<&str>,
+    unknown: impl FnOnce() -> ApiError,
+) -> Result<(), ApiError> {
     let bearer = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -58,15 +83,17 @@ async fn preview_caller(
         .map(str::trim)
         .filter(|t| t.starts_with(crate::preview::TOKEN_PREFIX));
     match query_token.or(bearer) {
-        Some(token) if state.previews.tokens.verify(token, &target.session_id) => Ok(()),
-        Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "the preview token is not this session's")),
+        Some(token) if state.previews.tokens.verify(token, scope) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            match scope {
+                TokenScope::Session(_) => "the preview token is not this session's",
+                TokenScope::App(_) => "the preview token is not this app's",
+            },
+        )),
         None => {
             let principal = authenticate(parts, state).await?;
-            if principal.tenant_id == target.tenant_id {
-                Ok(())
-            } else {
-                Err(ApiError::not_found(format!("no session or app {}", target.session_id)))
-            }
+            if principal.tenant_id == tenant_id { Ok(()) } else { Err(unknown()) }
         }
     }
 }
@@ -136,11 +163,22 @@ async fn target(state: &AppState, id: &str) -> Result<PreviewTarget, ApiError> {
     state.store.preview_target(id).await?.ok_or_else(|| ApiError::not_found(format!("no session or app {id}")))
 }
 
-/// The render state and the build the page shows.
+/// The render state and the build the page shows: the session's last render, or on an
+/// app's page its active version.
 async fn page_state(state: &AppState, id: &str, target: &PreviewTarget) -> Result<PageState, ApiError> {
+    if let Some(sid) = target.published_app() {
+        let (published, build) = published_build(state, target, sid).await?;
+        return Ok(PageState {
+            entry_url: Some(module_url(id, &build.id, &published.entry)),
+            build: Some(build.id.clone()),
+            problems: build.report.clone(),
+            render: None,
+            published: Some(published),
+        });
+    }
     let status = state.store.session_status(&target.tenant_id, &target.session_id).await?;
     let Some(render) = status.render else {
-        return Ok(PageState { render: None, build: None, entry_url: None, problems: None });
+        return Ok(PageState { render: None, published: None, build: None, entry_url: None, problems: None });
     };
     let build =
         state.previews.build(&state.store, &target.tenant_id, &target.session_id, &render.entry, &status.files).await?;
@@ -149,7 +187,25 @@ async fn page_state(state: &AppState, id: &str, target: &PreviewTarget) -> Resul
         build: Some(build.id.clone()),
         problems: build.report.clone(),
         render: Some(render),
+        published: None,
     })
+}
+
+/// The app's active version and its build.
+async fn published_build(
+    state: &AppState,
+    target: &PreviewTarget,
+    sid: &str,
+) -> Result<(PublishedState, std::sync::Arc<Build>), ApiError> {
+    let published = state
+        .store
+        .published_version(&target.tenant_id, sid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no session or app {sid}")))?;
+    let entry = published.entry.clone().unwrap_or_else(|| DEFAULT_ENTRY.to_owned());
+    let build = state.previews.build_published(&state.store, &published, &entry).await?;
+    let shown = PublishedState { version: published.version, entry, published_at: published.published_at };
+    Ok((shown, build))
 }
 
 /// Characters escaped in a module URL's path segments.
@@ -164,13 +220,7 @@ async fn preview_page(State(state): State<AppState>, PathParams(id): PathParams<
     let target = target(&state, &id).await?;
     let page_state = page_state(&state, &id, &target).await?;
     let nonce = stage_ids::random_token(24);
-    let input = PageInput {
-        id: &id,
-        session_id: &target.session_id,
-        app_sid: target.app_sid.as_deref(),
-        state: page_state,
-        nonce: &nonce,
-    };
+    let input = PageInput { id: &id, target: &target, state: page_state, nonce: &nonce };
     let (html, csp) = page::render(&state.previews, &input);
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -214,13 +264,23 @@ async fn module(
         .into_response())
 }
 
-/// The build `id` of the session: from memory, or compiled again when it is the session's
-/// current one (after a restart, or once evicted).
+/// The build `id` of the page's owner (the session, or on an app's page the app): from
+/// memory, or compiled again when it is the owner's current one (after a restart, or once
+/// evicted).
 async fn find_build(state: &AppState, target: &PreviewTarget, id: &str) -> Result<std::sync::Arc<Build>, ApiError> {
-    match state.previews.cached_build(&target.session_id, id).await {
+    let owner = target.published_app().unwrap_or(&target.session_id);
+    match state.previews.cached_build(owner, id).await {
         Ok(build) => return Ok(build),
         Err(BuildError::Unknown(_)) => {}
         Err(e) => return Err(e.into()),
+    }
+    if let Some(sid) = target.published_app() {
+        let (_, build) = published_build(state, target, sid).await?;
+        return if build.id == id {
+            Ok(build)
+        } else {
+            Err(ApiError::not_found(format!("build {id} is gone: the app has a new version since (reload the page)")))
+        };
     }
     let status = state.store.session_status(&target.tenant_id, &target.session_id).await?;
     let gone = || ApiError::not_found(format!("build {id} is gone: the session has changed since (reload the page)"));
@@ -274,33 +334,66 @@ async fn events(
     let target = target(&state, &id).await?;
     let (parts, _) = request.into_parts();
     preview_caller(&state, &parts, &target, query.token.as_deref()).await?;
-    let receiver = state.previews.events.subscribe();
     let session = target.session_id.clone();
+    Ok(event_stream(&state, "render", move |event| match event {
+        PreviewEvent::Render(render) if render.session_id == session => Some(named_event("render", render)),
+        _ => None,
+    }))
+}
+
+/// An app's new versions: `event: ready` first, then `event: publish` with `{version}` at
+/// each version published. Callers: an API key (or the local admin) of the app's tenant,
+/// or the preview token of the app's page in `?token=`.
+async fn app_events(
+    State(state): State<AppState>,
+    PathParams(sid): PathParams<String>,
+    Query(query): Query<EventsQuery>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let unknown = || ApiError::not_found(format!("app {sid} not found"));
+    let (tenant_id, app) = state.store.find_app(&sid).await?.ok_or_else(unknown)?;
+    let (parts, _) = request.into_parts();
+    let scope = TokenScope::App(&app.sid);
+    token_or_key(&state, &parts, scope, &tenant_id, query.token.as_deref(), unknown).await?;
+    Ok(event_stream(&state, "publish", move |event| match event {
+        PreviewEvent::Publish(published) if published.app_sid == app.sid => Some(named_event("publish", published)),
+        _ => None,
+    }))
+}
+
+/// Server-sent events: `event: ready`, then each preview event `pick` keeps. A listener
+/// that fell behind hears an empty event of its `kind`, to look again.
+fn event_stream(
+    state: &AppState,
+    kind: &'static str,
+    pick: impl Fn(&PreviewEvent) -> Option<Event> + Send + 'static,
+) -> Response {
+    let receiver = state.previews.events.subscribe();
     let first = Event::default().event("ready").data("{}");
     let stream =
-        futures_util::stream::unfold((Some(first), receiver, session), |(first, mut receiver, session)| async move {
+        futures_util::stream::unfold((Some(first), receiver, pick), move |(first, mut receiver, pick)| async move {
             if let Some(first) = first {
-                return Some((Ok::<Event, Infallible>(first), (None, receiver, session)));
+                return Some((Ok::<Event, Infallible>(first), (None, receiver, pick)));
             }
             loop {
                 match receiver.recv().await {
-                    Ok(event) if event.session_id == session => {
-                        let event = render_event(&event);
-                        return Some((Ok(event), (None, receiver, session)));
+                    Ok(event) => {
+                        if let Some(event) = pick(&event) {
+                            return Some((Ok(event), (None, receiver, pick)));
+                        }
                     }
-                    Ok(_) => {}
                     // Fell behind: tell the listener to look again.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((Ok(Event::default().event("render").data("{}")), (None, receiver, session)));
+                        return Some((Ok(Event::default().event(kind).data("{}")), (None, receiver, pick)));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
             }
         });
     let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
-    Ok((StatusCode::OK, [(CACHE_CONTROL, "no-store")], sse).into_response())
+    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], sse).into_response()
 }
 
-fn render_event(event: &RenderEvent) -> Event {
-    Event::default().event("render").data(serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned()))
+fn named_event(name: &str, data: &impl serde::Serialize) -> Event {
+    Event::default().event(name).data(serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned()))
 }

@@ -9,18 +9,23 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::Previews;
 use super::policy::{LIBRARIES, STAGE_MODULES};
+use super::{Previews, TokenScope};
+use stage_store::preview::PreviewTarget;
 
 /// Where Stage serves the page's own files.
 pub const ASSETS: &str = "/_stage/preview";
 
-/// What the page starts from (and `GET /s/:id/state` answers): the render and its build.
+/// What the page starts from (and `GET /s/:id/state` answers): the render and its build;
+/// on an app's page, the published version and its build.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageState {
-    /// The render state (`null` before the first render).
+    /// The session's render state (`null` before the first render, and on an app's page).
     pub render: Option<stage_store::sessions::RenderState>,
+    /// On an app's page (`/s/:appSid`), the version it shows; absent on a session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishedState>,
     pub build: Option<String>,
     /// The URL of the entry's module in the build.
     pub entry_url: Option<String>,
@@ -28,27 +33,73 @@ pub struct PageState {
     pub problems: Option<String>,
 }
 
+/// The app version an app's page shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedState {
+    pub version: i64,
+    /// The entry it starts from: the session's render entry when it was published.
+    pub entry: String,
+    pub published_at: i64,
+}
+
 /// Everything the page's HTML needs.
 pub struct PageInput<'a> {
     /// The id in the page's URL (a session id or an app sid).
     pub id: &'a str,
-    pub session_id: &'a str,
-    pub app_sid: Option<&'a str>,
+    pub target: &'a PreviewTarget,
     pub state: PageState,
     pub nonce: &'a str,
 }
 
+/// The page's configuration (the JSON `@stage/app` reads).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageConfig<'a> {
+    session: &'a str,
+    app_sid: Option<&'a str>,
+    /// Good for this page's own calls: its session's (or, on an app's page, its app's).
+    token: String,
+    state: &'a PageState,
+    state_url: String,
+    /// Render events of the session, or new versions of the app.
+    events_url: String,
+    /// Where the page reports what breaks; `None` on an app's page, whose errors are shown
+    /// on the page only (the session's render error is the working copy's).
+    error_url: Option<String>,
+}
+
+impl<'a> PageConfig<'a> {
+    fn new(previews: &Previews, input: &'a PageInput<'a>) -> PageConfig<'a> {
+        let target = input.target;
+        let (token, events_url, error_url) = match target.published_app() {
+            Some(sid) => {
+                let token = previews.tokens.token(TokenScope::App(sid));
+                let events = format!("/api/v1/stage/apps/{sid}/events?token={token}");
+                (token, events, None)
+            }
+            None => {
+                let session = &target.session_id;
+                let token = previews.tokens.token(TokenScope::Session(session));
+                let events = format!("/api/v1/stage/sessions/{session}/events?token={token}");
+                (token, events, Some(format!("/api/v1/stage/sessions/{session}/render/error")))
+            }
+        };
+        PageConfig {
+            session: &target.session_id,
+            app_sid: target.app_sid.as_deref(),
+            token,
+            state: &input.state,
+            state_url: format!("/s/{}/state", input.id),
+            events_url,
+            error_url,
+        }
+    }
+}
+
 /// The page's HTML and its Content-Security-Policy header.
 pub fn render(previews: &Previews, input: &PageInput<'_>) -> (String, String) {
-    let config = json!({
-        "session": input.session_id,
-        "appSid": input.app_sid,
-        "token": previews.tokens.token(input.session_id),
-        "state": input.state,
-        "stateUrl": format!("/s/{}/state", input.id),
-        "eventsUrl": format!("/api/v1/stage/sessions/{}/events?token={}", input.session_id, previews.tokens.token(input.session_id)),
-        "errorUrl": format!("/api/v1/stage/sessions/{}/render/error", input.session_id),
-    });
+    let config = serde_json::to_value(PageConfig::new(previews, input)).unwrap_or(Value::Null);
     let import_map = json!({ "imports": imports(previews) });
     let base = &previews.modules_url;
     let tailwind = LIBRARIES.iter().find(|(name, ..)| *name == "@tailwindcss/browser").map(|(_, path, _)| *path);

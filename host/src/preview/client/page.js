@@ -1,7 +1,9 @@
 // The preview page's own script: renders the session's entry module, renders again on
 // each render event (GET /api/v1/stage/sessions/:id/events), and reports what breaks in
 // the browser (a crash while rendering, an uncaught error, a module that does not load)
-// to the session's render state, so that `stage status` shows it.
+// to the session's render state, so that `stage status` shows it. On an app's page
+// (/s/:appSid) it renders the app's published version instead, again at each new version
+// (GET /api/v1/stage/apps/:sid/events), and what breaks is shown on the page only.
 import { Component, createElement } from "react";
 import { createRoot } from "react-dom/client";
 import { config, reportError } from "@stage/app";
@@ -64,7 +66,7 @@ class Boundary extends Component {
 }
 
 async function show(state) {
-  if (!state.render) {
+  if (!state.render && !state.published) {
     shownBuild = null;
     root.render(waiting());
     return;
@@ -99,6 +101,6 @@ window.addEventListener("error", (event) => report(event.error ?? event.message)
 window.addEventListener("unhandledrejection", (event) => report(event.reason));
 
 const events = new EventSource(config.eventsUrl);
-events.addEventListener("render", () => refresh().catch(report));
+events.addEventListener(config.state.published ? "publish" : "render", () => refresh().catch(report));
 events.addEventListener("open", () => document.documentElement.setAttribute("data-stage-live", ""));
 show(config.state);
