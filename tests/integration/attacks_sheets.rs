@@ -1,8 +1,10 @@
 //! Attacks through the Sheets emulator's formulas and typed values (hardening): a formula
 //! is tenant code. It may recurse without end, build strings of gigabytes, or loop for
-//! hours; typed text may nest parentheses a hundred thousand deep. Each attack leaves its
-//! own formula cells showing `#ERROR!`, the server alive and small, and every other tenant
-//! answered as before — formulas run in the formula sandbox, outside the store's writer.
+//! hours; typed text may nest parentheses twenty-five thousand deep; one small request may
+//! ask for a value repeated over every cell of a sheet. Each attack ends at a bound — its
+//! formula cells show `#ERROR!`, or its request is refused whole with a 400 naming the
+//! limit — and leaves the server alive and small and every other tenant answered as
+//! before: formulas run in the formula sandbox, outside the store's writer.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,7 +52,8 @@ async fn assert_formulas_still_work(server: &Server, auth: Option<&str>) {
 async fn formulas_nested_past_any_stack_show_error_and_the_server_lives() {
     let server = Server::start();
     let id = create(&server, None).await;
-    let deep = format!("={}1{}", "(".repeat(200_000), ")".repeat(200_000));
+    // As deep as a cell's 50,000 characters allow.
+    let deep = format!("={}1{}", "(".repeat(24_999), ")".repeat(24_999));
     type_in(&server, None, &id, "A1", json!([[deep, 7]])).await;
     // The formula's cell shows the error; its neighbour is its own value.
     assert_eq!(shown(&server, None, &id, "A1:B1").await, json!([["#ERROR!", "7"]]));
@@ -72,11 +75,11 @@ async fn a_lambda_that_calls_itself_forever_shows_error() {
 }
 
 #[tokio::test]
-async fn typed_text_nested_a_hundred_thousand_deep_stays_text() {
+async fn typed_text_nested_twenty_five_thousand_deep_stays_text() {
     let server = Server::start();
     let id = create(&server, None).await;
-    let typed = format!("-{}1{}", "(".repeat(100_000), ")".repeat(100_000));
-    let also = format!("+{}", "(".repeat(100_000));
+    let typed = format!("-{}1{}", "(".repeat(24_999), ")".repeat(24_999));
+    let also = format!("+{}", "(".repeat(49_999));
     type_in(&server, None, &id, "A1", json!([[typed, also, "-SUM(1,2)", "-$5", "+1,000"]])).await;
     let row = read(&server, None, &id, "A1:E1?valueRenderOption=UNFORMATTED_VALUE").await;
     assert_eq!(row.body["values"], json!([[typed, also, "-SUM(1,2)", -5, 1000]]));
@@ -167,4 +170,68 @@ async fn a_tenant_gets_only_its_share_of_evaluations() {
     assert_eq!(refused[0]["error"]["status"], "RESOURCE_EXHAUSTED");
     assert!(refused[0]["error"]["message"].as_str().unwrap().contains("formula evaluations running"), "{refused:?}");
     assert!(answers.iter().any(|(status, _)| *status == 200), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_value_repeated_over_a_sheet_past_the_spreadsheet_bound_is_refused_whole() {
+    let server = Server::start();
+    let id = create(&server, None).await;
+    type_in(&server, None, &id, "A1", json!([["kept"]])).await;
+    // One request of 40 KB asking for a gigabyte: 40,000 characters in each of the sheet's
+    // 26,000 cells.
+    let text = "x".repeat(40_000);
+    let repeat = json!({ "requests": [{ "repeatCell": {
+        "range": { "sheetId": 0 },
+        "cell": { "userEnteredValue": { "stringValue": text } },
+        "fields": "userEnteredValue"
+    } }] });
+    let refused = server.send(Method::POST, &format!("{SHEETS}/{id}:batchUpdate"), Some(repeat), None).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(refused.body["error"]["status"], "INVALID_ARGUMENT");
+    assert_eq!(
+        refused.body["error"]["message"],
+        "This action would make the spreadsheet larger than the emulator keeps (128 MiB of cells)."
+    );
+    // Nothing of it was kept.
+    assert_eq!(shown(&server, None, &id, "A1:B2").await, json!([["kept"]]));
+    assert!(server.rss_bytes() < RSS_BOUND, "the server holds {} bytes", server.rss_bytes());
+}
+
+#[tokio::test]
+async fn a_cell_of_more_than_fifty_thousand_characters_is_refused() {
+    let server = Server::start();
+    let id = create(&server, None).await;
+    let path = format!("{SHEETS}/{id}/values/A1?valueInputOption=RAW");
+    let refused = server.send(Method::PUT, &path, Some(json!({ "values": [["y".repeat(50_001)]] })), None).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(
+        refused.body["error"]["message"],
+        "Your input contains more than the maximum of 50000 characters in a single cell."
+    );
+    let fits = server.send(Method::PUT, &path, Some(json!({ "values": [["y".repeat(50_000)]] })), None).await;
+    assert_eq!(fits.status, 200, "{:?}", fits.body);
+}
+
+#[tokio::test]
+async fn spreadsheets_grow_request_by_request_only_up_to_the_bound() {
+    let server = Server::start();
+    let sheet = json!({ "properties": { "gridProperties": { "rowCount": 6000, "columnCount": 26 } } });
+    let created = server.post(SHEETS, json!({ "sheets": [sheet] })).await;
+    let id = created.body["spreadsheetId"].as_str().unwrap().to_owned();
+    // Each request fills 1,000 rows of 26 cells with 1,200 characters: 31 MB stored.
+    let mut statuses = Vec::new();
+    for block in 0..6 {
+        let repeat = json!({ "requests": [{ "repeatCell": {
+            "range": { "sheetId": 0, "startRowIndex": block * 1000, "endRowIndex": block * 1000 + 1000 },
+            "cell": { "userEnteredValue": { "stringValue": "z".repeat(1_200) } },
+            "fields": "userEnteredValue"
+        } }] });
+        statuses.push(server.post(&format!("{SHEETS}/{id}:batchUpdate"), repeat).await.status);
+    }
+    // Four fit under 128 MiB; a fifth would pass it, and so would a sixth.
+    assert_eq!(statuses, [200, 200, 200, 200, 400, 400]);
+    let stored = server
+        .db()
+        .query_row("SELECT cell_bytes FROM sheets_sheets WHERE spreadsheet_id = ?1", [&id], |r| r.get::<_, i64>(0));
+    assert_eq!(stored.unwrap(), 4 * 26_000 * 1_202, "the JSON of each cell is its text in quotes");
 }

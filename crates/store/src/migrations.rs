@@ -455,6 +455,15 @@ const MIGRATIONS: &[&str] = &[
     UPDATE app_versions SET entry =
         (SELECT s.render_entry FROM apps a JOIN sessions s ON s.id = a.session_id WHERE a.sid = app_versions.app_sid);
     "#,
+    // 12: the stored bytes of each sheet's cells, so that a request knows the size of a
+    // spreadsheet without loading it (the emulator bounds it); sheets stored before are
+    // measured now.
+    r#"
+    ALTER TABLE sheets_sheets ADD COLUMN cell_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE sheets_sheets SET cell_bytes = COALESCE((SELECT SUM(length(c.value)) FROM sheets_cells c
+        WHERE c.tenant_id = sheets_sheets.tenant_id AND c.spreadsheet_id = sheets_sheets.spreadsheet_id
+          AND c.sheet_id = sheets_sheets.sheet_id), 0);
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
@@ -534,5 +543,28 @@ mod tests {
         let rows: Vec<(String, Option<String>)> =
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
         assert_eq!(rows, [("a1".to_owned(), Some("/app/Main.tsx".to_owned())), ("a2".to_owned(), None)]);
+    }
+
+    /// Sheets stored before migration 12 are measured by it.
+    #[test]
+    fn migration_12_measures_the_cells_of_sheets_stored_before() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..11] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 11).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tenants VALUES ('t', 't', 0);
+             INSERT INTO sheets_spreadsheets VALUES ('t', 's', 'S', 'en_US', 'Etc/GMT', 0);
+             INSERT INTO sheets_sheets (tenant_id, spreadsheet_id, sheet_id, idx, title, row_count, column_count)
+               VALUES ('t', 's', 0, 0, 'A', 10, 10), ('t', 's', 1, 1, 'B', 10, 10);
+             INSERT INTO sheets_cells VALUES ('t', 's', 0, 0, 0, '\"abc\"'), ('t', 's', 0, 1, 0, '12');",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let mut stmt = conn.prepare("SELECT sheet_id, cell_bytes FROM sheets_sheets ORDER BY sheet_id").unwrap();
+        let rows: Vec<(i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows, [(0, 7), (1, 0)]);
     }
 }

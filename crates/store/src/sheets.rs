@@ -34,6 +34,8 @@ pub struct SheetRecord {
     pub column_count: u32,
     /// The sheet's other properties, as the emulator chose to keep them.
     pub properties: Map<String, Value>,
+    /// The bytes of its stored cells (their JSON), as of its last save.
+    pub cell_bytes: u64,
 }
 
 /// Cell access inside a spreadsheet read or update.
@@ -154,7 +156,7 @@ fn load(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Spreads
         return Ok(None);
     };
     let mut stmt = c.prepare_cached(
-        "SELECT sheet_id, title, row_count, column_count, properties FROM sheets_sheets
+        "SELECT sheet_id, title, row_count, column_count, properties, cell_bytes FROM sheets_sheets
          WHERE tenant_id = ?1 AND spreadsheet_id = ?2 ORDER BY idx",
     )?;
     let rows = stmt.query_map(params![tenant_id, id], |r| {
@@ -164,6 +166,7 @@ fn load(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Spreads
             row_count: r.get(2)?,
             column_count: r.get(3)?,
             properties: Map::new(),
+            cell_bytes: r.get::<_, i64>(5)?.max(0) as u64,
         };
         Ok((record, r.get::<_, String>(4)?))
     })?;
@@ -193,10 +196,11 @@ fn save_sheets(c: &Connection, tenant_id: &str, spreadsheet: &SpreadsheetRecord)
         }
     }
     let mut stmt = c.prepare_cached(
-        "INSERT INTO sheets_sheets (tenant_id, spreadsheet_id, sheet_id, idx, title, row_count, column_count, properties)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO sheets_sheets
+             (tenant_id, spreadsheet_id, sheet_id, idx, title, row_count, column_count, properties, cell_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (tenant_id, spreadsheet_id, sheet_id)
-         DO UPDATE SET idx = ?4, title = ?5, row_count = ?6, column_count = ?7, properties = ?8",
+         DO UPDATE SET idx = ?4, title = ?5, row_count = ?6, column_count = ?7, properties = ?8, cell_bytes = ?9",
     )?;
     for (index, sheet) in spreadsheet.sheets.iter().enumerate() {
         stmt.execute(params![
@@ -207,7 +211,8 @@ fn save_sheets(c: &Connection, tenant_id: &str, spreadsheet: &SpreadsheetRecord)
             sheet.title,
             sheet.row_count,
             sheet.column_count,
-            Value::Object(sheet.properties.clone()).to_string()
+            Value::Object(sheet.properties.clone()).to_string(),
+            i64::try_from(sheet.cell_bytes).unwrap_or(i64::MAX)
         ])?;
     }
     Ok(())

@@ -9,13 +9,14 @@
 //! transaction ([`super::formulas`]), and the work runs again with the evaluation at hand.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::a1::{self, Area, Rect, SheetGrid};
 use super::formulas::{Evaluation, Evaluations, FormulaJob};
-use super::grid::Grid;
+use super::grid::{Grid, Room};
 use super::values::{Cell, Effective, Entered, Rendering, render};
 use super::values::{DateTimeOption, Dimension, RenderOption};
 use super::{GoogleError, SheetsState};
@@ -24,6 +25,11 @@ use stage_store::sheets::{CellMap, Cells, SheetRecord, SpreadsheetRecord};
 
 /// Google's limit on the cells of one spreadsheet.
 pub const MAX_CELLS: u64 = 10_000_000;
+
+/// The most a spreadsheet's cells may take, stored (their JSON): a request that would make
+/// it larger is refused. Google bounds cells, not bytes; the emulator, which loads a
+/// spreadsheet to work on it, bounds both.
+pub const MAX_SPREADSHEET_BYTES: u64 = 128 * 1024 * 1024;
 
 /// How many evaluations of its formulas one request may need; a request that needs more
 /// (the spreadsheet kept changing under it) is refused and may be retried.
@@ -71,6 +77,8 @@ pub struct Book<'a> {
     /// The evaluations this request has had, by the state they are of.
     evaluations: &'a Evaluations,
     evaluation: Option<Arc<Evaluation>>,
+    /// What the request may still add to the spreadsheet.
+    room: Rc<Room>,
 }
 
 /// How one run of a request's work ended.
@@ -110,6 +118,9 @@ where
                 // Nothing is saved: the transaction changes nothing.
                 stopped => return settle(stopped),
             };
+            if let Some(why) = book.room.refused() {
+                return settle(Err(GoogleError::invalid(why).into()));
+            }
             settle(book.save(spreadsheet).map(|()| answer))
         })
     })
@@ -152,7 +163,9 @@ fn settle(result: BookResult<Value>) -> Result<Attempt, StoreError> {
 
 impl<'a> Book<'a> {
     pub fn new(spreadsheet: SpreadsheetRecord, cells: &'a Cells<'a>, evaluations: &'a Evaluations) -> Book<'a> {
-        Book { cells, spreadsheet, grids: HashMap::new(), evaluations, evaluation: None }
+        let stored: u64 = spreadsheet.sheets.iter().map(|sheet| sheet.cell_bytes).sum();
+        let room = Rc::new(Room::new(MAX_SPREADSHEET_BYTES as i64 - stored.min(i64::MAX as u64) as i64));
+        Book { cells, spreadsheet, grids: HashMap::new(), evaluations, evaluation: None, room }
     }
 
     pub fn id(&self) -> &str {
@@ -228,7 +241,8 @@ impl<'a> Book<'a> {
         }
         let before = self.cells.load(sheet.sheet_id)?;
         let cells = before.iter().filter_map(|(&at, value)| Cell::from_stored(value).map(|cell| (at, cell))).collect();
-        let grid = Grid { cells, row_count: sheet.row_count, column_count: sheet.column_count };
+        let grid =
+            Grid { cells, row_count: sheet.row_count, column_count: sheet.column_count, room: Some(self.room.clone()) };
         self.grids.insert(sheet.sheet_id, Loaded { before, grid });
         Ok(())
     }
@@ -253,7 +267,7 @@ impl<'a> Book<'a> {
 
     /// Adds a sheet (already checked) with an empty grid.
     pub fn add_sheet(&mut self, at: usize, sheet: SheetRecord) {
-        let grid = Grid::new(sheet.row_count, sheet.column_count);
+        let grid = Grid { room: Some(self.room.clone()), ..Grid::new(sheet.row_count, sheet.column_count) };
         self.grids.insert(sheet.sheet_id, Loaded { before: CellMap::new(), grid });
         self.spreadsheet.sheets.insert(at, sheet);
         self.evaluation = None;
@@ -373,10 +387,12 @@ impl<'a> Book<'a> {
             }
         }
         check_cell_limit(&self.spreadsheet.sheets)?;
-        for (sheet_id, loaded) in &self.grids {
+        for sheet in &mut self.spreadsheet.sheets {
+            let Some(loaded) = self.grids.get(&sheet.sheet_id) else { continue };
             let after: CellMap = loaded.grid.cells.iter().map(|(&at, cell)| (at, cell.to_stored())).collect();
             if after != loaded.before {
-                self.cells.save(*sheet_id, &loaded.before, &after)?;
+                self.cells.save(sheet.sheet_id, &loaded.before, &after)?;
+                sheet.cell_bytes = after.values().map(|value| value.to_string().len() as u64).sum();
             }
         }
         *target = self.spreadsheet;

@@ -8,6 +8,7 @@
 //! wrapping. Requests that large are refused long before by the callers' cell limits.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -21,6 +22,43 @@ pub struct Grid {
     pub cells: BTreeMap<(u32, u32), Cell>,
     pub row_count: u32,
     pub column_count: u32,
+    /// What the request changing the grid may still add to its spreadsheet (none: no bound).
+    pub room: Option<Rc<Room>>,
+}
+
+/// Google's limit on the characters of one cell.
+pub const MAX_CELL_CHARS: usize = 50_000;
+
+/// What a request may still add to its spreadsheet, shared by the grids of its book. Every
+/// change of a cell is measured — the bytes of the cell as stored — and a change that would
+/// pass [`MAX_CELL_CHARS`] or the room left is not made: the first refusal is kept, and the
+/// request answers it instead of saving anything. So a request never holds more than the
+/// bound in memory, whatever it repeats over how many cells.
+#[derive(Debug, PartialEq)]
+pub struct Room {
+    left: std::cell::Cell<i64>,
+    refused: std::cell::RefCell<Option<String>>,
+}
+
+impl Room {
+    /// Room for `bytes` more.
+    pub fn new(bytes: i64) -> Room {
+        Room { left: std::cell::Cell::new(bytes), refused: Default::default() }
+    }
+
+    /// Why a change was not made, once one was not.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.borrow().clone()
+    }
+
+    fn refuse(&self, why: String) {
+        self.refused.borrow_mut().get_or_insert(why);
+    }
+}
+
+/// The bytes a cell takes stored (none for an empty one).
+pub fn stored_bytes(cell: &Cell) -> i64 {
+    if cell.is_empty() { 0 } else { cell.to_stored().to_string().len() as i64 }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,7 +140,7 @@ fn block_cells(values: &[Vec<CellWrite>], dimension: Dimension) -> impl Iterator
 impl Grid {
     /// An empty grid of `row_count` × `column_count`.
     pub fn new(row_count: u32, column_count: u32) -> Grid {
-        Grid { cells: BTreeMap::new(), row_count, column_count }
+        Grid { cells: BTreeMap::new(), row_count, column_count, room: None }
     }
 
     /// The cells with a value inside `rect`, in row-major order.
@@ -255,10 +293,39 @@ impl Grid {
 
     /// Changes the cell at `at` (an empty one when there is none), dropping it when it ends
     /// up empty.
+    /// When the grid has a [`Room`], a change past it is not made.
     pub fn update(&mut self, at: (u32, u32), change: impl FnOnce(&mut Cell)) {
-        let mut cell = self.cells.remove(&at).unwrap_or_default();
+        let Some(room) = self.room.clone() else {
+            let mut cell = self.cells.remove(&at).unwrap_or_default();
+            change(&mut cell);
+            if !cell.is_empty() {
+                self.cells.insert(at, cell);
+            }
+            return;
+        };
+        let old = self.cells.get(&at).cloned().unwrap_or_default();
+        let mut cell = old.clone();
         change(&mut cell);
-        if !cell.is_empty() {
+        if let Some(Entered::Text(text) | Entered::Formula(text)) = &cell.entered
+            && text.chars().count() > MAX_CELL_CHARS
+        {
+            room.refuse(format!(
+                "Your input contains more than the maximum of {MAX_CELL_CHARS} characters in a single cell."
+            ));
+            return;
+        }
+        let growth = stored_bytes(&cell) - stored_bytes(&old);
+        if growth > 0 && growth > room.left.get() {
+            room.refuse(format!(
+                "This action would make the spreadsheet larger than the emulator keeps ({} MiB of cells).",
+                super::book::MAX_SPREADSHEET_BYTES / (1024 * 1024)
+            ));
+            return;
+        }
+        room.left.set(room.left.get() - growth);
+        if cell.is_empty() {
+            self.cells.remove(&at);
+        } else {
             self.cells.insert(at, cell);
         }
     }

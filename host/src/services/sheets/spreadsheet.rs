@@ -127,7 +127,14 @@ pub fn new_sheet(
     let row_count = properties.grid_properties.row_count.unwrap_or(DEFAULT_ROWS);
     let column_count = properties.grid_properties.column_count.unwrap_or(DEFAULT_COLUMNS);
     check_size(row_count, column_count, what)?;
-    Ok(SheetRecord { sheet_id, title, row_count, column_count, properties: kept_properties(&properties) })
+    Ok(SheetRecord {
+        sheet_id,
+        title,
+        row_count,
+        column_count,
+        properties: kept_properties(&properties),
+        cell_bytes: 0,
+    })
 }
 
 /// Titles are unique ignoring case, like Google's.
