@@ -6,36 +6,27 @@
 
 use std::sync::Arc;
 
-use tokio::sync::OnceCell;
-
+use super::sandbox::HostSandbox;
 use crate::services::sheets::formulas::{Evaluating, EvaluationFailure, FormulaEvaluator, FormulaLimits};
-use stage_runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext};
+use stage_runtime::{Identity, Limits, Policy, Runtime, StepCall, StepContext};
 
 /// The formula sandbox component, built from `guests/formulas` by `build.rs`.
 const SANDBOX_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/formulas.wasm"));
 
 pub struct FormulaSandbox {
     runtime: Arc<Runtime>,
-    sandbox: OnceCell<PreparedStep>,
+    sandbox: HostSandbox,
 }
 
 impl FormulaSandbox {
     pub fn new(runtime: Arc<Runtime>) -> FormulaSandbox {
-        FormulaSandbox { runtime, sandbox: OnceCell::new() }
-    }
-
-    async fn prepared(&self) -> anyhow::Result<&PreparedStep> {
-        self.sandbox
-            .get_or_try_init(|| async {
-                let hash = stage_store::sha256_hex(SANDBOX_WASM);
-                self.runtime.prepare_step(&hash, || async { anyhow::Ok(Arc::<[u8]>::from(SANDBOX_WASM)) }).await
-            })
-            .await
+        FormulaSandbox { runtime, sandbox: HostSandbox::new(SANDBOX_WASM) }
     }
 
     async fn run(&self, tenant_id: &str, job: String, limits: FormulaLimits) -> Result<String, EvaluationFailure> {
         let sandbox = self
-            .prepared()
+            .sandbox
+            .prepared(&self.runtime)
             .await
             .map_err(|e| EvaluationFailure(format!("the formula sandbox is unavailable: {e:#}")))?;
         let call = StepCall {
@@ -63,7 +54,7 @@ impl FormulaSandbox {
         };
         let invocation = self.runtime.invoke_step(sandbox, call).await;
         invocation.outcome.map_err(|failure| {
-            let why = super::template::sandbox_ended(failure, &invocation.stderr, limits.output_bytes);
+            let why = super::sandbox::ended(failure, &invocation.stderr, limits.output_bytes);
             EvaluationFailure(format!("the spreadsheet's formulas {why}"))
         })
     }

@@ -19,6 +19,7 @@ pub mod registry;
 mod response;
 pub mod runner;
 pub mod runs;
+pub mod sandbox;
 pub mod template;
 
 pub use definition::{AuthPolicy, Jitter, Problem, RetryPolicy, StepDef, Workflow, WorkflowFile, parse};

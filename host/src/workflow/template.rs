@@ -26,10 +26,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use stage_templates::{Action, Checked, Job, JobTemplate, Outcome};
-use tokio::sync::OnceCell;
 
 use super::path;
-use stage_runtime::{Failure, Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext};
+use super::sandbox::HostSandbox;
+use stage_runtime::{Identity, Limits, Policy, PreparedStep, Runtime, StepCall, StepContext};
 
 pub use stage_templates::{Mode, ROOTS, is_template};
 
@@ -398,13 +398,13 @@ pub struct EvaluationScope {
 /// Evaluates parsed templates: lookups in the host, everything else in the sandbox.
 pub struct TemplateEngine {
     runtime: Arc<Runtime>,
-    sandbox: OnceCell<PreparedStep>,
+    sandbox: HostSandbox,
     limits: TemplateLimits,
 }
 
 impl TemplateEngine {
     pub fn new(runtime: Arc<Runtime>, limits: TemplateLimits) -> TemplateEngine {
-        TemplateEngine { runtime, sandbox: OnceCell::new(), limits }
+        TemplateEngine { sandbox: HostSandbox::new(SANDBOX_WASM), runtime, limits }
     }
 
     /// Compiles (or loads) the sandbox component now rather than at the first evaluation.
@@ -413,12 +413,7 @@ impl TemplateEngine {
     }
 
     async fn prepared(&self) -> anyhow::Result<&PreparedStep> {
-        self.sandbox
-            .get_or_try_init(|| async {
-                let hash = stage_store::sha256_hex(SANDBOX_WASM);
-                self.runtime.prepare_step(&hash, || async { anyhow::Ok(Arc::<[u8]>::from(SANDBOX_WASM)) }).await
-            })
-            .await
+        self.sandbox.prepared(&self.runtime).await
     }
 
     /// Checks `templates` (each a source and how it is used) in the sandbox: what each is,
@@ -593,7 +588,7 @@ impl TemplateEngine {
         };
         let invocation = self.runtime.invoke_step(sandbox, call).await;
         let text = invocation.outcome.map_err(|failure| {
-            let why = sandbox_ended(failure, &invocation.stderr, budget);
+            let why = super::sandbox::ended(failure, &invocation.stderr, budget);
             TemplateError::limit(path, format!("{} {why}", name()))
         })?;
         let outcomes: Vec<Outcome> = serde_json::from_str(&text)
@@ -603,34 +598,6 @@ impl TemplateEngine {
         }
         Ok(outcomes)
     }
-}
-
-/// Why one of the host's sandboxes (templates, formulas) gave no answer, as the end of a
-/// sentence naming what it evaluated: "took longer than 500 ms", "needed more than 64 MiB
-/// of memory", "produced more than N bytes" (`budget`), "stopped: …".
-pub(crate) fn sandbox_ended(failure: Failure, stderr: &str, budget: usize) -> String {
-    match failure {
-        Failure::Timeout { limit, .. } => format!("took longer than {} ms", limit.as_millis()),
-        Failure::MemoryExceeded { limit, .. } => format!("needed more than {} MiB of memory", limit / (1024 * 1024)),
-        Failure::OutputTooLarge { .. } => format!("produced more than {budget} bytes"),
-        Failure::Trap { why, .. } if why.contains("call stack exhausted") => {
-            "stopped: it recursed too deep (the call stack ran out)".into()
-        }
-        Failure::Trap { .. } => format!("stopped: {}", panic_message(stderr)),
-        other => other.to_string(),
-    }
-}
-
-/// What a guest's panic said, from its captured stderr.
-fn panic_message(stderr: &str) -> String {
-    stderr
-        .lines()
-        .find_map(|line| line.split_once("panicked at ").map(|(_, rest)| rest.to_string()))
-        .map(|at| {
-            let reason = stderr.lines().skip_while(|line| !line.contains("panicked at ")).nth(1).unwrap_or("");
-            format!("evaluation panicked ({}) at {at}", reason.trim())
-        })
-        .unwrap_or_else(|| "evaluation crashed".to_string())
 }
 
 /// The output budget of one evaluation.
@@ -944,16 +911,6 @@ pub(crate) mod tests {
         );
         let literal = json!({ "a": [1, "two", { "three": null }] });
         assert!(matches!(compile(literal.clone()), CompiledValue::Literal(value) if value == literal));
-    }
-
-    #[test]
-    fn a_guest_panic_is_described_by_its_message() {
-        let stderr = "\nthread '<unnamed>' panicked at library/alloc/src/raw_vec.rs:24:5:\ncapacity overflow\nnote: …";
-        assert_eq!(
-            panic_message(stderr),
-            "evaluation panicked (capacity overflow) at library/alloc/src/raw_vec.rs:24:5:"
-        );
-        assert_eq!(panic_message(""), "evaluation crashed");
     }
 
     #[tokio::test]
