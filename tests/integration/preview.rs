@@ -16,7 +16,7 @@ pub fn app_files() -> Value {
     })
 }
 
-async fn session_with(server: &Server, files: Value) -> String {
+pub async fn session_with(server: &Server, files: Value) -> String {
     let session = server.new_session().await;
     let pushed = server.post(&format!("/api/v1/stage/sessions/{session}/push"), json!({ "files": files })).await;
     assert_eq!(pushed.status, 200, "{:?}", pushed.body);
@@ -275,14 +275,19 @@ async fn render_events_take_an_api_key_of_the_sessions_tenant() {
 
 /// A session with [`app_files`], rendered and published: `(session, app sid)`.
 async fn published_session(server: &Server) -> (String, String) {
-    let session = session_with(server, app_files()).await;
+    published_session_with(server, app_files()).await
+}
+
+/// A session with `files`, rendered and published: `(session, app sid)`.
+pub async fn published_session_with(server: &Server, files: Value) -> (String, String) {
+    let session = session_with(server, files).await;
     let published = server.post("/api/v1/stage/apps", json!({ "sessionId": session, "name": "Published" })).await;
     assert_eq!(published.status, 201, "{:?}", published.body);
     (session, published.body["data"]["sid"].as_str().unwrap().to_owned())
 }
 
 /// Writes a new title into the session's data file and renders it.
-async fn retitle_and_render(server: &Server, session: &str, title: &str) {
+pub async fn retitle_and_render(server: &Server, session: &str, title: &str) {
     let data = json!({ "title": title }).to_string();
     let pushed = server
         .post(&format!("/api/v1/stage/sessions/{session}/push"), json!({ "files": { "/app/data.json": data } }))
@@ -293,7 +298,7 @@ async fn retitle_and_render(server: &Server, session: &str, title: &str) {
 }
 
 /// The page state of `/s/:id`.
-async fn state_of(server: &Server, id: &str) -> Value {
+pub async fn state_of(server: &Server, id: &str) -> Value {
     let state = get_raw(server, &format!("/s/{id}/state")).await;
     assert_eq!(state.status, 200);
     state.json()

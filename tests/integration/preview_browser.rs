@@ -1,44 +1,72 @@
 //! The preview page in a real browser: headless Chromium (Debian's `chromium`, which
-//! `.ci/run` installs) driven over the DevTools protocol. The page's third-party modules
-//! come from a module base this test serves on loopback: React and Tailwind's browser build
-//! fetched from the npm registry with `npm` and bundled to ES modules with esbuild, so no
-//! CDN is involved. Without a browser (or without `npm`), the test says why it is skipped.
+//! `.ci/run` installs) driven over the DevTools protocol, on a session's page (`/s/:id`,
+//! the working copy) and on an app's (`/s/:appSid`, the published version). The page's
+//! third-party modules come from a module base each test serves on loopback: React and
+//! Tailwind's browser build fetched from the npm registry with `npm` and bundled to ES
+//! modules with esbuild, so no CDN is involved. Without a browser (or without `npm`), each
+//! test says why it is skipped.
 
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 
 use crate::common::Server;
-use crate::preview::app_files;
+use crate::preview::{app_files, published_session_with, retitle_and_render, state_of};
 
 const REACT: &str = "19.1.1";
 const TAILWIND: &str = "4.1.11";
 const ESBUILD: &str = "0.25.8";
 
+/// The text of the title in [`app_files`], as the page shows it.
+const TITLE: &str = "document.querySelector('#title')?.textContent";
+
+/// The build the page shows (the page script marks it on `<html>`).
+const SHOWN_BUILD: &str = "document.documentElement.dataset.stageBuild";
+
+/// True in the page once its title reads `text`.
+fn title_is(text: &str) -> String {
+    format!("{TITLE} === {}", json!(text))
+}
+
+/// What a browser test runs on: Chromium, and a Stage whose module base is served on
+/// loopback.
+struct Setup {
+    chromium: PathBuf,
+    server: Server,
+    _modules: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a [`Setup`]; `None`, having printed why `test` is skipped, on a machine with no
+/// browser (or no `npm` to fetch the module base with).
+async fn setup(test: &str) -> Option<Setup> {
+    let Some(chromium) = find_browser() else {
+        println!("SKIPPED {test}: no chromium on PATH (install Debian's chromium, as .ci/run does)");
+        return None;
+    };
+    if which("npm").is_none() {
+        println!("SKIPPED {test}: no npm to fetch React for the module base");
+        return None;
+    }
+    let modules = tokio::task::spawn_blocking(module_base).await.unwrap();
+    let (modules_url, modules) = serve_modules(modules).await;
+    let server = Server::start_with(&["--preview-modules-url", &modules_url]);
+    Some(Setup { chromium, server, _modules: modules })
+}
+
 // The DevTools calls block; the module server needs workers of its own meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_preview_page_renders_updates_live_and_reports_errors_in_chromium() {
-    let Some(chromium) = find_browser() else {
-        println!(
-            "SKIPPED the_preview_page_renders_updates_live_and_reports_errors_in_chromium: no chromium on PATH (install Debian's chromium, as .ci/run does)"
-        );
+    let Some(Setup { chromium, server, _modules }) =
+        setup("the_preview_page_renders_updates_live_and_reports_errors_in_chromium").await
+    else {
         return;
     };
-    if which("npm").is_none() {
-        println!(
-            "SKIPPED the_preview_page_renders_updates_live_and_reports_errors_in_chromium: no npm to fetch React for the module base"
-        );
-        return;
-    }
-    let modules = tokio::task::spawn_blocking(build_module_base).await.unwrap();
-    let (modules_url, _module_server) = serve_modules(modules).await;
-    let server = Server::start_with(&["--preview-modules-url", &modules_url]);
 
     let session = server.new_session().await;
     server.post(&format!("/api/v1/stage/sessions/{session}/push"), json!({ "files": app_files() })).await;
@@ -105,6 +133,99 @@ async fn the_preview_page_renders_updates_live_and_reports_errors_in_chromium() 
     }
 }
 
+// The published app's page (/s/:appSid): the version published, not the working copy.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_app_page_shows_the_published_version_in_chromium() {
+    let Some(Setup { chromium, server, _modules }) = setup("an_app_page_shows_the_published_version_in_chromium").await
+    else {
+        return;
+    };
+    let (_, app) = published_session_with(&server, app_files()).await;
+
+    let mut page = Browser::launch(&chromium).await;
+    page.open(&server.url(&format!("/s/{app}")));
+    page.wait_for(&title_is("Hello from Stage"));
+    let state = state_of(&server, &app).await;
+    assert_eq!(state["published"]["version"], 1);
+    assert_eq!(page.eval(SHOWN_BUILD), state["build"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_app_page_keeps_the_published_version_while_the_session_is_edited_in_chromium() {
+    let Some(Setup { chromium, server, _modules }) =
+        setup("an_app_page_keeps_the_published_version_while_the_session_is_edited_in_chromium").await
+    else {
+        return;
+    };
+    let (session, app) = published_session_with(&server, app_files()).await;
+    let mut app_page = Browser::launch(&chromium).await;
+    app_page.open(&server.url(&format!("/s/{app}")));
+    app_page.wait_for(&title_is("Hello from Stage"));
+    // The session's own page, in a browser of its own, hears of the session's renders.
+    let mut session_page = Browser::launch(&chromium).await;
+    session_page.open(&server.url(&format!("/s/{session}")));
+    session_page.wait_for(&title_is("Hello from Stage"));
+    app_page.eval("window.stillTheSamePage = true");
+    let shown = app_page.eval(SHOWN_BUILD);
+
+    retitle_and_render(&server, &session, "Working copy").await;
+    // Once the session's page shows the render, its event has been delivered: the app's
+    // page had its chance to react to it too.
+    session_page.wait_for(&title_is("Working copy"));
+    assert_eq!(app_page.eval(TITLE), json!("Hello from Stage"));
+    assert_eq!(app_page.eval(SHOWN_BUILD), shown, "the app's page shows the same build");
+    assert_eq!(app_page.eval("window.stillTheSamePage === true"), json!(true), "the page was not reloaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_app_page_shows_a_new_version_without_a_reload_in_chromium() {
+    let Some(Setup { chromium, server, _modules }) =
+        setup("an_app_page_shows_a_new_version_without_a_reload_in_chromium").await
+    else {
+        return;
+    };
+    let (session, app) = published_session_with(&server, app_files()).await;
+    let mut page = Browser::launch(&chromium).await;
+    page.open(&server.url(&format!("/s/{app}")));
+    page.wait_for(&title_is("Hello from Stage"));
+    page.eval("window.stillTheSamePage = true");
+
+    retitle_and_render(&server, &session, "Second version").await;
+    let republished = server.post(&format!("/api/v1/stage/apps/{app}/versions"), json!({})).await;
+    assert_eq!(republished.status, 201, "{:?}", republished.body);
+    page.wait_for(&title_is("Second version"));
+    assert_eq!(page.eval("window.stillTheSamePage === true"), json!(true), "the page was not reloaded");
+    let state = state_of(&server, &app).await;
+    assert_eq!(state["published"]["version"], 2);
+    assert_eq!(page.eval(SHOWN_BUILD), state["build"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_error_on_an_app_page_is_shown_there_and_not_recorded_in_chromium() {
+    let Some(Setup { chromium, server, _modules }) =
+        setup("an_error_on_an_app_page_is_shown_there_and_not_recorded_in_chromium").await
+    else {
+        return;
+    };
+    let throws = "export default function App() {\n  throw new Error('boom on the app page');\n}\n";
+    let (session, app) = published_session_with(&server, json!({ "/app/App.tsx": throws })).await;
+    let mut page = Browser::launch(&chromium).await;
+    page.record_fetches();
+    page.open(&server.url(&format!("/s/{app}")));
+    page.wait_for("document.querySelector('[data-stage-problem]')?.textContent.includes('boom on the app page')");
+
+    // Whatever the page sent about it has been answered, and none of it was a report.
+    page.wait_for("window.stageFetches.every((call) => call.settled)");
+    let sent = page.eval("window.stageFetches.map((call) => `${call.method} ${call.url}`)");
+    assert!(sent.as_array().unwrap().iter().all(|call| !call.as_str().unwrap().contains("/render/error")), "{sent}");
+    let status = server.get(&format!("/api/v1/stage/sessions/{session}/status")).await;
+    assert_eq!(status.status, 200, "{:?}", status.body);
+    let render = &status.body["data"]["render"];
+    assert_eq!(render["version"], 1, "{render}");
+    assert_eq!(render["error"], Value::Null, "the session's render error is the working copy's: {render}");
+}
+
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(name)).find(|p| p.is_file())
 }
@@ -114,6 +235,12 @@ fn find_browser() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     ["chromium", "chromium-headless-shell", "chromium-browser", "google-chrome"].into_iter().find_map(which)
+}
+
+/// The module base's files, built once for all the tests of this run (they run at once).
+fn module_base() -> Arc<HashMap<String, Vec<u8>>> {
+    static BASE: OnceLock<Arc<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    BASE.get_or_init(|| Arc::new(build_module_base())).clone()
 }
 
 /// The module base's files by URL path: React, react/jsx-runtime and react-dom/client as
@@ -182,9 +309,8 @@ fn run(command: &mut Command) -> Vec<u8> {
 
 /// Serves the module base on loopback (paths as an esm.sh-compatible server has them,
 /// queries ignored, CORS open as module scripts need); answers its URL.
-async fn serve_modules(files: HashMap<String, Vec<u8>>) -> (String, tokio::task::JoinHandle<()>) {
+async fn serve_modules(files: Arc<HashMap<String, Vec<u8>>>) -> (String, tokio::task::JoinHandle<()>) {
     use axum::http::{StatusCode, Uri, header};
-    let files = Arc::new(files);
     let app = axum::Router::new().fallback(move |uri: Uri| {
         let files = files.clone();
         async move {
@@ -280,6 +406,29 @@ impl Browser {
         self.call("Page.navigate", json!({ "url": url }));
     }
 
+    /// Opens a preview page and waits until it listens for news (its events are open).
+    fn open(&mut self, url: &str) {
+        self.navigate(url);
+        self.wait_for("document.documentElement.hasAttribute('data-stage-live')");
+    }
+
+    /// From the next page on, records each `fetch` the page's scripts make in
+    /// `window.stageFetches`: `{method, url, settled}`.
+    fn record_fetches(&mut self) {
+        let source = r#"(() => {
+            const fetch = window.fetch;
+            window.stageFetches = [];
+            window.fetch = function (input, init) {
+              const call = { method: init?.method ?? input?.method ?? "GET", url: String(input?.url ?? input), settled: false };
+              window.stageFetches.push(call);
+              const answer = fetch.apply(this, arguments);
+              answer.then(() => { call.settled = true; }, () => { call.settled = true; });
+              return answer;
+            };
+          })();"#;
+        self.call("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source }));
+    }
+
     fn eval(&mut self, expression: &str) -> Value {
         let result = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }));
         assert!(result.get("exceptionDetails").is_none(), "{expression}: {result}");
@@ -293,20 +442,17 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Waits up to 30 s for `condition` to be true in the page.
+    /// Polls `condition` in the page until it is true: at most 300 tries, 100 ms apart.
     fn wait_for(&mut self, condition: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        for _ in 0..300 {
             let result = self.call("Runtime.evaluate", json!({ "expression": condition, "returnByValue": true }));
             if result["result"]["value"] == json!(true) {
                 return;
             }
-            if Instant::now() > deadline {
-                let body = self.eval("document.body ? document.body.innerText : ''");
-                panic!("timed out waiting for `{condition}`; the page shows: {body}");
-            }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let body = self.eval("document.body ? document.body.innerText : ''");
+        panic!("`{condition}` never became true; the page shows: {body}");
     }
 
     fn screenshot(&mut self) -> Vec<u8> {
